@@ -91,8 +91,9 @@ def cmd_train(args) -> None:
     device = pick_device(args.device)
     print(f"device: {describe_device(device)}")
     seed_everything(args.seed)
-    train = TensorLoader(load_tensors(True, args.root, device=device, limit=args.limit), args.batch_size,
-                         shuffle=True, seed=args.seed)
+    train = TensorLoader(
+        load_tensors(True, args.root, device=device, limit=args.limit), args.batch_size, shuffle=True, seed=args.seed
+    )
     test = load_tensors(False, args.root, device=device)
     model = create_model(args.model).to(device)
     if args.optimizer == "adam":
@@ -101,16 +102,31 @@ def cmd_train(args) -> None:
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
     scheduler = None
     if args.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                        steps_per_epoch=len(train))
-    print(f"training {args.model} for {args.epochs} epochs on {len(train.dataset):,} images, "
-          f"batch {args.batch_size}, {args.optimizer} lr {args.lr:g} ({args.schedule})")
-    history = fit(model, train, test, optimizer=optimizer, epochs=args.epochs, scheduler=scheduler,
-                  scheduler_interval="batch", device=device, progress=not args.no_progress,
-                  checkpoint=args.checkpoint, resume=args.resume)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train)
+        )
+    print(
+        f"training {args.model} for {args.epochs} epochs on {len(train.dataset):,} images, "
+        f"batch {args.batch_size}, {args.optimizer} lr {args.lr:g} ({args.schedule})"
+    )
+    history = fit(
+        model,
+        train,
+        test,
+        optimizer=optimizer,
+        epochs=args.epochs,
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        device=device,
+        progress=not args.no_progress,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+    )
     for e in history.epochs:
-        print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, test loss {e['test_loss']:.4f}, "
-              f"test accuracy {e['test_accuracy']:.2%} ({e['seconds']:.1f} s)")
+        print(
+            f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}, test loss {e['test_loss']:.4f}, "
+            f"test accuracy {e['test_accuracy']:.2%} ({e['seconds']:.1f} s)"
+        )
     if history.epochs:
         print(f"final test accuracy: {history.epochs[-1]['test_accuracy']:.2%}")
     if args.checkpoint:

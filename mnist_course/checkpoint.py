@@ -134,7 +134,9 @@ def load_checkpoint(
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise ValueError(f"{path} holds weights of a different '{saved}' architecture than this '{target}': {exc}") from exc
+        raise ValueError(
+            f"{path} holds weights of a different '{saved}' architecture than this '{target}': {exc}"
+        ) from exc
     if optimizer is not None:
         if state["optimizer"] is None:
             raise ValueError(f"{path} was saved without an optimizer state")

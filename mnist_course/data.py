@@ -23,10 +23,10 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -319,9 +319,7 @@ def normalization_stats(root: str | os.PathLike | None = None) -> tuple[float, f
     return _stats(str(report.root))
 
 
-def mnist_datasets(
-    root: str | os.PathLike | None = None, *, normalize: bool = True, train_transform=None
-):
+def mnist_datasets(root: str | os.PathLike | None = None, *, normalize: bool = True, train_transform=None):
     """The training and test sets as ``torchvision.datasets.MNIST`` objects (chapter 1).
 
     Samples are ``(1x28x28 float tensor, int label)`` after ``ToTensor`` and, if ``normalize``,

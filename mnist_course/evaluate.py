@@ -129,4 +129,4 @@ def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
     off.fill_diagonal_(0)
     counts, flat = off.flatten().sort(descending=True, stable=True)
     n = cm.shape[1]
-    return [(int(i) // n, int(i) % n, int(c)) for c, i in zip(counts[:k], flat[:k]) if c > 0]
+    return [(int(i) // n, int(i) % n, int(c)) for c, i in zip(counts[:k], flat[:k], strict=False) if c > 0]

@@ -9,8 +9,8 @@ because ``log_softmax`` of log-probabilities is unchanged (chapter 4 checks this
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -23,8 +23,13 @@ def output_size(
     ``ceil_mode`` (pooling only) the division rounds up, but a last window that would start
     inside the right padding is dropped.
     """
-    for name, value, low in (("size", size, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
-                             ("padding", padding, 0), ("dilation", dilation, 1)):
+    for name, value, low in (
+        ("size", size, 1),
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ):
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     span = size + 2 * padding - dilation * (kernel_size - 1) - 1
@@ -120,7 +125,7 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
 def flatten_size(model: nn.Module, input_shape=(1, 1, 28, 28)) -> int:
     """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 3)."""
     rows = trace(model, input_shape)
-    for before, row in zip(rows, rows[1:]):
+    for before, row in zip(rows, rows[1:], strict=False):
         if row.layer == "Linear":
             return math.prod(before.output_shape[1:])
     raise ValueError(f"{type(model).__name__} has no nn.Linear layer after another layer")

@@ -47,7 +47,9 @@ def show_image(image: torch.Tensor, title: str | None = None, *, mean: float = 0
     return fig
 
 
-def show_batch(images: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, nrow: int = 8, title: str | None = None) -> Figure:
+def show_batch(
+    images: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, nrow: int = 8, title: str | None = None
+) -> Figure:
     """A batch ``N x 1 x H x W`` through ``torchvision.utils.make_grid``, un-normalised (chapter 2)."""
     if images.ndim != 4:
         raise ValueError(f"show_batch() takes a batch N x C x H x W, got shape {tuple(images.shape)}")
@@ -87,8 +89,12 @@ def show_labelled(
         else:
             guess = int(predicted[i])
             wrong = guess != truth
-            ax.set_title(f"{guess} ({truth})" if wrong else str(guess), fontsize=10,
-                         color=MISTAKE_COLOR if wrong else CORRECT_COLOR, fontweight="bold" if wrong else "normal")
+            ax.set_title(
+                f"{guess} ({truth})" if wrong else str(guess),
+                fontsize=10,
+                color=MISTAKE_COLOR if wrong else CORRECT_COLOR,
+                fontweight="bold" if wrong else "normal",
+            )
             if wrong:
                 for spine in ax.spines.values():
                     spine.set_visible(True)
@@ -142,8 +148,15 @@ def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") 
         for p in range(n):
             c = int(cm[t, p])
             if c:
-                ax.text(p, t, str(c), ha="center", va="center", fontsize=7,
-                        color="white" if shown[t, p] > shown.max() * 0.6 else "black")
+                ax.text(
+                    p,
+                    t,
+                    str(c),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if shown[t, p] > shown.max() * 0.6 else "black",
+                )
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     ax.set_xlabel("predicted")
