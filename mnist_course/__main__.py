@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 EPILOG = "Data lives in $MNIST_COURSE_DATA, else ~/.cache/mnist_course (see --root)."
 
@@ -82,6 +83,7 @@ def cmd_models(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
+    from mnist_course.checkpoint import read_checkpoint
     from mnist_course.data import TensorLoader, load_tensors
     from mnist_course.models import create_model
     from mnist_course.train import describe_device, fit, pick_device, seed_everything
@@ -105,6 +107,14 @@ def cmd_train(args) -> None:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train)
         )
+    if scheduler is not None and args.resume and Path(args.checkpoint).exists():
+        saved = read_checkpoint(args.checkpoint)["scheduler"] or {}
+        if saved.get("total_steps") not in (None, scheduler.total_steps):
+            planned = saved["total_steps"] // len(train)
+            raise ValueError(
+                f"{args.checkpoint} follows a one-cycle schedule planned for {planned} epochs of this data; "
+                f"resume with --epochs {planned}, or train with --schedule constant to extend runs freely"
+            )
     print(
         f"training {args.model} for {args.epochs} epochs on {len(train.dataset):,} images, "
         f"batch {args.batch_size}, {args.optimizer} lr {args.lr:g} ({args.schedule})"

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -202,10 +202,10 @@ class FetchReport:
 
     def __str__(self) -> str:
         lines = [f"MNIST files in {self.raw}:"]
-        for name in MNIST_FILES:
-            lines.append(f"  {name:<24} verified  ({self.sources.get(name, '?')})")
+        for name, source in self.sources.items():
+            lines.append(f"  {name:<24} verified  ({source})")
         for path in self.moved_aside:
-            lines.append(f"  a file that failed verification was kept as {path}")
+            lines.append(f"  {path.name.split('.corrupt-')[0]} failed verification: kept as {path}, fetched again")
         return "\n".join(lines)
 
 
@@ -224,6 +224,7 @@ def ensure_mnist(
     *,
     repair: bool = False,
     sources: Sequence[Source] = DEFAULT_SOURCES,
+    expected: Mapping[str, str] = MNIST_FILES,
 ) -> FetchReport:
     """Make sure the four verified MNIST files are in ``ROOT/MNIST/raw`` (chapter 1).
 
@@ -233,24 +234,25 @@ def ensure_mnist(
 
     A file already there that fails verification raises :class:`CorruptFileError` naming it,
     unless ``repair=True``: then it is renamed to ``NAME.corrupt-<time>`` (kept, not deleted)
-    and fetched again. Returns a :class:`FetchReport`.
+    and fetched again. ``sources`` and ``expected`` (file name -> SHA-256) are there for tests
+    and mirrors; the defaults are the official files. Returns a :class:`FetchReport`.
     """
     root = Path(root if root is not None else default_root()).expanduser()
     raw = raw_folder(root)
     report = FetchReport(root=root)
     missing = []
-    for name, expected in MNIST_FILES.items():
+    for name, digest in expected.items():
         path = raw / name
         if not path.exists():
             missing.append(name)
             continue
         actual = sha256_of(path)
-        if actual == expected:
+        if actual == digest:
             report.sources[name] = "already there"
             continue
         if not repair:
             raise CorruptFileError(
-                f"{path} does not match the official MNIST file (SHA-256 {actual}, expected {expected}). "
+                f"{path} does not match the official MNIST file (SHA-256 {actual}, expected {digest}). "
                 "It may be truncated or modified. Run `python -m mnist_course fetch --repair` "
                 "(or ensure_mnist(repair=True)) to keep it aside as NAME.corrupt-<time> and fetch a "
                 "fresh copy, or delete it yourself."
@@ -277,8 +279,8 @@ def ensure_mnist(
                 if not got.exists():
                     continue
                 actual = sha256_of(got)
-                if actual != MNIST_FILES[name]:
-                    problems.append(f"{name} had SHA-256 {actual}, expected {MNIST_FILES[name]}")
+                if actual != expected[name]:
+                    problems.append(f"{name} had SHA-256 {actual}, expected {expected[name]}")
                     continue
                 os.replace(got, raw / name)
                 report.sources[name] = source.name

@@ -1,0 +1,98 @@
+"""mnist_course.models and mnist_course.shapes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from mnist_course.models import MODELS, count_parameters, create_model, model_name, model_table
+from mnist_course.shapes import flatten_size, output_size, trace
+
+EXPECTED = {
+    "cnn": (3_761_034, 3136),
+    "pytorch-examples-net": (21_840, 320),
+    "lenet5": (61_706, 400),
+    "lenet": (44_426, 256),
+    "convnet-bn": (29_034, 1568),
+    "lenet5-1998": (61_706, 400),
+    "modern-cnn": (150_698, 1152),
+}
+
+
+def test_registry_has_the_seven_models_with_their_parameter_counts():
+    assert {r["name"]: r["parameters"] for r in model_table()} == {k: v[0] for k, v in EXPECTED.items()}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_maps_a_batch_to_ten_scores_and_has_its_flatten_size(name):
+    model = create_model(name)
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    assert flatten_size(model) == EXPECTED[name][1]
+    assert model_name(model) == name
+    assert trace(model).total_parameters == count_parameters(model)
+
+
+def test_pytorch_examples_net_returns_log_probabilities():
+    out = create_model("pytorch-examples-net").eval()(torch.randn(4, 1, 28, 28))
+    assert torch.allclose(out.exp().sum(1), torch.ones(4), atol=1e-5)
+
+
+def test_classic_lenet_uses_tanh_and_average_pooling():
+    layers = {type(m) for m in create_model("lenet5-1998").modules()}
+    assert nn.Tanh in layers and nn.AvgPool2d in layers and nn.ReLU not in layers and nn.MaxPool2d not in layers
+
+
+def test_unknown_model_name_lists_the_choices():
+    with pytest.raises(ValueError, match="lenet5.*modern-cnn"):
+        create_model("resnet")
+
+
+def test_output_size_matches_pytorch_conv_over_a_grid():
+    x = torch.zeros(1, 1, 13, 13)
+    for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2)):
+        if 13 + 2 * p < d * (k - 1) + 1:
+            continue
+        conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
+        assert conv(x).shape[-1] == output_size(13, k, s, p, d), (k, s, p, d)
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d, nn.AvgPool2d])
+def test_output_size_matches_pytorch_pooling_including_ceil_mode(pool):
+    checked = floors = 0
+    for size, k, s, p, ceil in itertools.product(range(4, 12), (2, 3, 4), (1, 2, 3), (0, 1, 2), (False, True)):
+        if p > k // 2:
+            continue  # PyTorch requires padding <= kernel_size / 2
+        kwargs = {"dilation": 1} if pool is nn.MaxPool2d else {}
+        layer = pool(k, stride=s, padding=p, ceil_mode=ceil, **kwargs)
+        got = layer(torch.zeros(1, 1, size, size)).shape[-1]
+        assert got == output_size(size, k, s, p, 1, ceil), (size, k, s, p, ceil)
+        checked += 1
+        floors += (size + 2 * p - k) % s != 0
+    assert checked > 200 and floors > 50, "the grid must include sizes where the division is not exact"
+
+
+def test_output_size_rejects_impossible_settings():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        output_size(4, 7)
+    with pytest.raises(ValueError, match="stride"):
+        output_size(28, 3, stride=0)
+
+
+def test_trace_table_text_and_html():
+    table = trace(create_model("lenet5"))
+    assert [r.layer for r in table][:3] == ["Conv2d", "ReLU", "MaxPool2d"]
+    assert table[0].output_shape == (1, 6, 28, 28) and table[0].parameters == 156
+    text = str(table)
+    assert "(1, 16, 5, 5)" in text and "61,706" in text.splitlines()[-1]
+    assert "<table>" in table._repr_html_()
+
+
+def test_trace_restores_train_mode_and_flatten_size_needs_linear():
+    model = create_model("pytorch-examples-net").train()
+    trace(model)
+    assert model.training
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        flatten_size(nn.Sequential(nn.Conv2d(1, 2, 3)))
