@@ -22,6 +22,7 @@ data: env
 
 # (1) Build the rendered book into _build/html from the stored notebook outputs (no execution).
 book: env
+	$(BIN)/python book/tools.py vendor
 	$(BIN)/jupyter-book build . --path-output . --warningiserror --keep-going --quiet
 	@echo "Book: $$(pwd)/_build/html/index.html"
 

@@ -253,7 +253,7 @@ def ensure_mnist(
         if not repair:
             raise CorruptFileError(
                 f"{path} does not match the official MNIST file (SHA-256 {actual}, expected {digest}). "
-                "It may be truncated or modified. Run `python -m mnist_course fetch --repair` "
+                f"It may be truncated or modified. Run `python -m mnist_course fetch --repair --root {root}` "
                 "(or ensure_mnist(repair=True)) to keep it aside as NAME.corrupt-<time> and fetch a "
                 "fresh copy, or delete it yourself."
             )

@@ -84,6 +84,10 @@ class Predictions:
         """Indices of the wrongly classified examples."""
         return (self.predicted != self.labels).nonzero().flatten()
 
+    def where(self, true: int, predicted: int) -> torch.Tensor:
+        """Indices of the examples of class ``true`` that were predicted as ``predicted`` (chapter 6)."""
+        return ((self.labels == true) & (self.predicted == predicted)).nonzero().flatten()
+
 
 @torch.no_grad()
 def predict(model: nn.Module, data, *, device=None) -> Predictions:

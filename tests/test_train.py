@@ -223,6 +223,9 @@ def test_evaluate_and_predict_restore_mode_and_agree(tiny_data):
     assert result.total == 100 and result.accuracy == pytest.approx(preds.accuracy)
     assert torch.allclose(preds.probabilities.sum(1), torch.ones(100), atol=1e-5)
     assert len(preds.mistakes) == 100 - result.correct
+    for true, guess, count in most_confused(confusion_matrix(preds.predicted, preds.labels), 3):
+        idx = preds.where(true, guess)
+        assert len(idx) == count and (preds.labels[idx] == true).all() and (preds.predicted[idx] == guess).all()
     assert all(torch.equal(a, b) for a, b in zip(before.values(), model.state_dict().values(), strict=True))
     with pytest.raises(ValueError, match="no examples"):
         evaluate(model, [])

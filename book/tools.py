@@ -1,0 +1,144 @@
+"""Book tooling for authors and the Makefile (not part of the mnist_course package).
+
+    python book/tools.py vendor    # fetch the pinned JS assets from npm into book/vendor/
+    python book/tools.py execute   # re-execute every chapter in place, in _toc.yml order
+
+The HTML of Jupyter Book 1 loads require.js, the ipywidgets HTML manager and MathJax from CDNs.
+``vendor`` packs pinned versions from the npm registry, checks each tarball against the
+integrity hash pinned here, and extracts the files the pages need into ``book/vendor/``, which
+_config.yml serves as a static path, so the book renders with no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = ROOT / "book" / "vendor"
+
+#: npm package -> (integrity of its tarball, {member prefix in the tarball: destination in VENDOR}).
+ASSETS = {
+    "requirejs@2.3.8": (
+        "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
+        {"package/require.js": "require.js"},
+    ),
+    "@jupyter-widgets/html-manager@1.0.15": (
+        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
+        {"package/dist/embed-amd.js": "html-manager/embed-amd.js"},
+    ),
+    "mathjax@3.2.2": (
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+        {
+            "package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
+            "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/",
+            "package/es5/input/tex/extensions/": "mathjax/input/tex/extensions/",
+        },
+    ),
+}
+STAMP = VENDOR / ".assets.json"
+
+
+def _integrity(path: Path) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+
+
+def vendor(force: bool = False) -> None:
+    """Fetch and unpack the pinned assets unless ``book/vendor`` already holds exactly them."""
+    wanted = {spec: integrity for spec, (integrity, _) in ASSETS.items()}
+    if not force and STAMP.exists() and json.loads(STAMP.read_text()) == wanted:
+        print(f"vendored assets up to date in {VENDOR.relative_to(ROOT)}")
+        return
+    if shutil.which("npm") is None:
+        sys.exit("npm is needed to vendor the book's JavaScript (install Node.js, e.g. `apt-get install npm`)")
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "vendor"
+        for spec, (integrity, members) in ASSETS.items():
+            run = subprocess.run(
+                ["npm", "pack", spec, "--json", "--pack-destination", tmp],
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            if run.returncode != 0:
+                sys.exit(f"`npm pack {spec}` failed:\n{run.stderr.strip()}")
+            tarball = Path(tmp) / json.loads(run.stdout)[0]["filename"]
+            got = _integrity(tarball)
+            if got != integrity:
+                sys.exit(f"{spec}: tarball integrity {got} does not match the pinned {integrity}")
+            with tarfile.open(tarball) as tar:
+                for member in tar.getmembers():
+                    for prefix, dest in members.items():
+                        if member.isfile() and (
+                            member.name == prefix or (prefix.endswith("/") and member.name.startswith(prefix))
+                        ):
+                            target = staging / (dest + member.name[len(prefix) :] if prefix.endswith("/") else dest)
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            target.write_bytes(tar.extractfile(member).read())
+            print(f"vendored {spec}")
+        (staging / STAMP.name).write_text(json.dumps(wanted, indent=1))
+        shutil.rmtree(VENDOR, ignore_errors=True)
+        shutil.move(str(staging), VENDOR)
+
+
+def chapters() -> list[Path]:
+    """The notebooks listed in _toc.yml, in reading order."""
+    import yaml
+
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            file = node.get("file")
+            if isinstance(file, str) and file.startswith("notebooks/"):
+                found.append(ROOT / f"{file.removesuffix('.ipynb')}.ipynb")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    return found
+
+
+def execute(names: list[str]) -> None:
+    """Re-execute chapters in place with their default parameters, keeping widget state."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    selected = [p for p in chapters() if not names or p.stem in names or p.name in names]
+    for path in selected:
+        nb = nbformat.read(path, as_version=4)
+        print(f"executing {path.relative_to(ROOT)} ...", flush=True)
+        NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=1800,
+            store_widget_state=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
+        nbformat.write(nb, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("vendor", help="fetch the pinned JS assets into book/vendor/")
+    v.add_argument("--force", action="store_true")
+    e = sub.add_parser("execute", help="re-execute chapters in place (all, or those named)")
+    e.add_argument("names", nargs="*", help="chapter file names or stems, e.g. 01_mnist_dataset")
+    args = parser.parse_args()
+    vendor(args.force) if args.command == "vendor" else execute(args.names)
+
+
+if __name__ == "__main__":
+    main()

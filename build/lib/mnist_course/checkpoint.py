@@ -1,0 +1,151 @@
+"""Saving and resuming training: one file, written atomically, loadable on any device (chapter 7)."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_course.models import model_name
+
+FORMAT = "mnist_course.checkpoint/1"
+
+
+def rng_state() -> dict:
+    """Python, NumPy and torch (CPU and CUDA) random states, in a form ``torch.load`` accepts safely (chapter 7)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned (chapter 7)."""
+    random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    *,
+    epoch: int = 0,
+    history=None,
+    loader=None,
+    extra: dict | None = None,
+) -> Path:
+    """Save model, optimizer, scheduler, history, epoch and RNG states in one file (chapter 7).
+
+    The file is written under a temporary name in the same folder and renamed over ``path``
+    only when complete, so an interrupted save leaves the previous checkpoint intact.
+    ``loader`` (a :class:`~mnist_course.data.TensorLoader`) has its shuffling state saved too.
+    """
+    path = Path(path)
+    state = {
+        "format": FORMAT,
+        "model_name": model_name(model),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "history": history.to_dict() if history is not None else None,
+        "rng": rng_state(),
+        "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+        "extra": extra or {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` read besides the weights (chapter 7)."""
+
+    path: Path
+    model_name: str
+    epoch: int
+    history: object
+    extra: dict
+
+
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """The raw checkpoint dictionary, loaded with ``weights_only=True`` onto ``map_location`` (chapter 7)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train with `--checkpoint {path}` first")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} could not be read as a checkpoint: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a mnist_course checkpoint (no '{FORMAT}' marker)")
+    return state
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    *,
+    loader=None,
+    map_location="cpu",
+    restore_rng: bool = True,
+) -> Checkpoint:
+    """Load a :func:`save_checkpoint` file into ``model`` (and optimizer, scheduler, loader) (chapter 7).
+
+    Tensors are mapped to ``map_location`` first (CPU by default), so a checkpoint saved on a
+    GPU loads on a CPU-only machine. Loading into a different architecture raises a
+    ``ValueError`` naming both.
+    """
+    from mnist_course.train import History
+
+    state = read_checkpoint(path, map_location)
+    saved, target = state["model_name"], model_name(model)
+    if saved != target:
+        raise ValueError(f"{path} holds a '{saved}' model; it cannot be loaded into a '{target}' model")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{path} holds weights of a different '{saved}' architecture than this '{target}': {exc}"
+        ) from exc
+    if optimizer is not None:
+        if state["optimizer"] is None:
+            raise ValueError(f"{path} was saved without an optimizer state")
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if loader is not None and state["loader"] is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(state["loader"])
+    if restore_rng:
+        set_rng_state(state["rng"])
+    history = History.from_dict(state["history"]) if state["history"] is not None else None
+    return Checkpoint(Path(path), saved, state["epoch"], history, state["extra"])

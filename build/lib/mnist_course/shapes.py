@@ -1,0 +1,131 @@
+"""Conv and pool shape arithmetic, and a tracer that shows every layer's output (chapter 3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def output_size(
+    size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Output length of a conv or pool along one dimension, exactly as PyTorch computes it (chapter 3).
+
+    ``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``; with
+    ``ceil_mode`` (pooling only) the division rounds up, but a last window that would start
+    inside the right padding is dropped.
+    """
+    for name, value, low in (
+        ("size", size, 1),
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
+    if span < 0:
+        raise ValueError(
+            f"the kernel (size {kernel_size}, dilation {dilation}, effective {dilation * (kernel_size - 1) + 1}) "
+            f"is larger than the padded input ({size} + 2*{padding} = {size + 2 * padding})"
+        )
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+@dataclass
+class LayerShape:
+    """One row of a :class:`ShapeTrace`: a layer, its output shape and its own parameters (chapter 3)."""
+
+    name: str
+    layer: str
+    output_shape: tuple[int, ...]
+    parameters: int
+
+
+class ShapeTrace(list):
+    """The rows of :func:`trace`; prints as a text table and shows as HTML in notebooks (chapter 3)."""
+
+    def __init__(self, rows, input_shape):
+        super().__init__(rows)
+        self.input_shape = tuple(input_shape)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(r.parameters for r in self)
+
+    def _cells(self):
+        head = ("layer", "type", "output shape", "parameters")
+        body = [("input", "", str(self.input_shape), "")]
+        body += [(r.name, r.layer, str(r.output_shape), f"{r.parameters:,}") for r in self]
+        body.append(("total", "", "", f"{self.total_parameters:,}"))
+        return head, body
+
+    def __str__(self) -> str:
+        head, body = self._cells()
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths[:3]) + f"  {{:>{widths[3]}}}"
+        lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*row) for row in body]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head, body = self._cells()
+        th = "".join(f"<th>{h}</th>" for h in head)
+        trs = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+        return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
+    """Run a zero tensor of ``input_shape`` through ``model`` and record each leaf layer (chapter 3).
+
+    Returns a :class:`ShapeTrace` (a list of :class:`LayerShape`) in execution order, so the
+    flatten size before the first Linear layer can be read off instead of worked out.
+    """
+    rows: list[LayerShape] = []
+    names = {module: name for name, module in model.named_modules()}
+    hooks = []
+
+    def record(module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append(LayerShape(names[module], type(module).__name__, tuple(output.shape), params))
+
+    for module in model.modules():
+        if not list(module.children()):
+            hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    try:
+        model.eval()
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else "cpu"
+        with torch.no_grad():
+            model(torch.zeros(input_shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return ShapeTrace(rows, input_shape)
+
+
+def flatten_size(model: nn.Module, input_shape=(1, 1, 28, 28)) -> int:
+    """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 3)."""
+    rows = trace(model, input_shape)
+    for before, row in zip(rows, rows[1:], strict=False):
+        if row.layer == "Linear":
+            return math.prod(before.output_shape[1:])
+    raise ValueError(f"{type(model).__name__} has no nn.Linear layer after another layer")

@@ -1,0 +1,200 @@
+"""Plots of digits, training curves and errors (chapters 2, 4 and 6).
+
+Every function returns a matplotlib ``Figure`` with a white background (readable in dark
+themes), closed from pyplot so it is shown exactly once when it is a cell's last value, and
+never touches global ``rcParams``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+MISTAKE_COLOR = "#d62728"
+CORRECT_COLOR = "#1a1a1a"
+
+
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), facecolor="white", squeeze=False, **kw)
+    plt.close(fig)
+    for ax in axes.flat:
+        ax.set_facecolor("white")
+    return fig, axes
+
+
+def unnormalize(images: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+    """Undo ``Normalize(mean, std)`` and clamp to [0, 1] for display (chapter 2)."""
+    return (images.detach().cpu().float() * std + mean).clamp(0, 1)
+
+
+def show_image(image: torch.Tensor, title: str | None = None, *, mean: float = 0.0, std: float = 1.0) -> Figure:
+    """One digit (``28x28``, ``1x28x28`` or a PIL-like array) in gray with its pixel grid (chapter 2)."""
+    img = unnormalize(torch.as_tensor(np.asarray(image, dtype=np.float32)), mean, std).squeeze()
+    if img.ndim != 2:
+        raise ValueError(f"show_image() takes one grayscale image, got shape {tuple(img.shape)}")
+    fig, axes = _figure(3.2, 3.2)
+    ax = axes[0, 0]
+    ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_batch(
+    images: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, nrow: int = 8, title: str | None = None
+) -> Figure:
+    """A batch ``N x 1 x H x W`` through ``torchvision.utils.make_grid``, un-normalised (chapter 2)."""
+    if images.ndim != 4:
+        raise ValueError(f"show_batch() takes a batch N x C x H x W, got shape {tuple(images.shape)}")
+    grid = make_grid(unnormalize(images, mean, std), nrow=nrow, padding=2, pad_value=1.0)
+    rows = math.ceil(len(images) / nrow)
+    fig, axes = _figure(max(2.0, 0.6 * nrow), max(1.2, 0.6 * rows + (0.4 if title else 0)))
+    ax = axes[0, 0]
+    ax.imshow(grid.permute(1, 2, 0).numpy(), vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_labelled(
+    images: torch.Tensor,
+    labels,
+    predicted=None,
+    *,
+    mean: float = 0.0,
+    std: float = 1.0,
+    ncols: int = 8,
+) -> Figure:
+    """A grid of digits titled with the label, or ``pred (true)`` in red where a prediction is wrong (chapters 2, 4)."""
+    images = unnormalize(images, mean, std)
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = _figure(1.25 * ncols, 1.45 * nrows, nrows, ncols)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        ax.imshow(images[i].squeeze().numpy(), cmap="gray", vmin=0, vmax=1)
+        truth = int(labels[i])
+        if predicted is None:
+            ax.set_title(str(truth), fontsize=10)
+        else:
+            guess = int(predicted[i])
+            wrong = guess != truth
+            ax.set_title(
+                f"{guess} ({truth})" if wrong else str(guess),
+                fontsize=10,
+                color=MISTAKE_COLOR if wrong else CORRECT_COLOR,
+                fontweight="bold" if wrong else "normal",
+            )
+            if wrong:
+                for spine in ax.spines.values():
+                    spine.set_visible(True)
+                    spine.set_edgecolor(MISTAKE_COLOR)
+                    spine.set_linewidth(2)
+                ax.set_axis_on()
+                ax.set_xticks([])
+                ax.set_yticks([])
+    if predicted is not None:
+        fig.suptitle("prediction (true label where wrong)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history) -> Figure:
+    """Training loss against examples seen, test loss per epoch as points, and accuracy (chapter 4)."""
+    fig, axes = _figure(11, 3.8, 1, 2)
+    ax_loss, ax_acc = axes[0]
+    seen = [b[0] for b in history.batches]
+    loss = [b[1] for b in history.batches]
+    ax_loss.plot(seen, loss, color="#1f77b4", lw=0.6, alpha=0.6, label="train loss (per batch)")
+    epochs = history.epochs
+    ex = [e["examples_seen"] for e in epochs]
+    if any(e["test_loss"] is not None for e in epochs):
+        ax_loss.scatter(ex, [e["test_loss"] for e in epochs], color=MISTAKE_COLOR, zorder=3, label="test loss")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("training examples seen")
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    ax_acc.plot(ex, [100 * e["train_accuracy"] for e in epochs], "o-", label="train (running)")
+    if any(e["test_accuracy"] is not None for e in epochs):
+        ax_acc.plot(ex, [100 * e["test_accuracy"] for e in epochs], "s-", color=MISTAKE_COLOR, label="test")
+    ax_acc.set_xlabel("training examples seen")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.legend()
+    ax_acc.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") -> Figure:
+    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 6)."""
+    cm = torch.as_tensor(cm).cpu()
+    n = cm.shape[0]
+    fig, axes = _figure(6.2, 5.4)
+    ax = axes[0, 0]
+    shown = np.log1p(cm.numpy().astype(float))
+    im = ax.imshow(shown, cmap="Blues")
+    for t in range(n):
+        for p in range(n):
+            c = int(cm[t, p])
+            if c:
+                ax.text(
+                    p,
+                    t,
+                    str(c),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if shown[t, p] > shown.max() * 0.6 else "black",
+                )
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="log(1 + count)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class_accuracy(accuracy, *, title: str = "accuracy per digit") -> Figure:
+    """Bars of each class's accuracy, the y axis zoomed to where the differences are (chapter 4)."""
+    acc = 100 * torch.as_tensor(accuracy, dtype=torch.float64).cpu().numpy()
+    fig, axes = _figure(6.5, 3.2)
+    ax = axes[0, 0]
+    bars = ax.bar(range(len(acc)), acc, color="#1f77b4")
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    low = np.nanmin(acc)
+    ax.set_ylim(max(0, low - (100 - low) * 0.6 - 0.5), 100.5)
+    ax.set_xticks(range(len(acc)))
+    ax.set_xlabel("digit")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_histogram(labels, *, title: str = "examples per digit") -> Figure:
+    """Bars of how many examples each digit has (chapter 2)."""
+    counts = torch.bincount(torch.as_tensor(labels).cpu().long(), minlength=10).numpy()
+    fig, axes = _figure(6.5, 3.2)
+    ax = axes[0, 0]
+    bars = ax.bar(range(len(counts)), counts, color="#2ca02c")
+    ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(range(len(counts)))
+    ax.set_xlabel("digit")
+    ax.set_ylabel("examples")
+    ax.set_title(title)
+    ax.set_ylim(0, counts.max() * 1.12)
+    fig.tight_layout()
+    return fig

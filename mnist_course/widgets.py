@@ -1,0 +1,131 @@
+"""Interactive explorers: a digit browser (chapter 2) and a conv-shape calculator (chapter 3).
+
+The logic lives in plain functions (:func:`digit_card`, :func:`conv_report`) that tests call
+directly; the widgets only wire sliders to them. They use the ipywidgets API shared by 7.7
+(Colab) and 8: ``IntSlider``, ``Checkbox``, ``Output``, ``HTML`` and ``observe``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mnist_course.shapes import output_size
+from mnist_course.viz import _figure, show_image, unnormalize
+
+
+def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: float = 0.0, std: float = 1.0) -> dict:
+    """Label and pixel statistics of one digit, in [0, 1] pixel units (chapter 2).
+
+    Raises ``IndexError`` with the valid range for an index outside the data.
+    """
+    n = len(labels)
+    if not -n <= index < n:
+        raise IndexError(f"index {index} is outside 0..{n - 1}")
+    pixels = unnormalize(images[index], mean, std).squeeze()
+    ink = pixels > 0.5
+    rows, cols = ink.nonzero(as_tuple=True)
+    return {
+        "index": index % n,
+        "label": int(labels[index]),
+        "mean": round(pixels.mean().item(), 4),
+        "max": round(pixels.max().item(), 4),
+        "ink_pixels": int(ink.sum()),
+        "ink_box": (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())) if len(rows) else None,
+    }
+
+
+def digit_browser(images: torch.Tensor, labels: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, index: int = 0):
+    """A slider over the dataset showing each digit with its label and pixel statistics (chapter 2)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    slider = w.IntSlider(value=index, min=0, max=len(labels) - 1, description="index", continuous_update=False)
+    out = w.Output()
+
+    def render(_change=None):
+        card = digit_card(images, labels, slider.value, mean=mean, std=std)
+        out.clear_output(wait=True)
+        with out:
+            display(show_image(images[card["index"]], f"label {card['label']}", mean=mean, std=std))
+            print(", ".join(f"{k}={v}" for k, v in card.items() if k != "index"))
+
+    slider.observe(render, names="value")
+    render()
+    return w.VBox([slider, out])
+
+
+def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
+    """The output-size formula filled in with numbers, or what is wrong with the settings (chapter 3)."""
+    try:
+        out = output_size(size, kernel_size, stride, padding, dilation)
+    except ValueError as exc:
+        return f"no output: {exc}"
+    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
+    exact = "" if span % stride == 0 else f" (floor of {span / stride:.2f})"
+    return (
+        f"floor(({size} + 2*{padding} - {dilation}*({kernel_size}-1) - 1) / {stride}) + 1 = "
+        f"floor({span}/{stride}){exact} + 1 = {out}"
+    )
+
+
+def draw_conv(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1):
+    """The padded input grid with the first and last window positions of each row drawn (chapter 3)."""
+    from matplotlib.patches import Rectangle
+
+    total = size + 2 * padding
+    fig, axes = _figure(4.2, 4.4)
+    ax = axes[0, 0]
+    ax.set_xlim(0, total)
+    ax.set_ylim(total, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for r in range(total):
+        for c in range(total):
+            pad = not (padding <= r < padding + size and padding <= c < padding + size)
+            ax.add_patch(Rectangle((c, r), 1, 1, facecolor="#eeeeee" if pad else "white", edgecolor="#bbbbbb", lw=0.5))
+    try:
+        out = output_size(size, kernel_size, stride, padding, dilation)
+    except ValueError as exc:
+        ax.set_title(str(exc), fontsize=8, color="#d62728", wrap=True)
+        return fig
+    for pos, color in ((0, "#1f77b4"), (out - 1, "#d62728")):
+        start = pos * stride
+        for i in range(kernel_size):
+            for j in range(kernel_size):
+                ax.add_patch(Rectangle((start + j * dilation, start + i * dilation), 1, 1, facecolor=color, alpha=0.45))
+    ax.set_title(
+        f"{size}x{size} input, padding {padding} (grey): output {out}x{out}\nfirst window (blue), last window (red)",
+        fontsize=9,
+    )
+    return fig
+
+
+def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, padding: int = 2, dilation: int = 1):
+    """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    sliders = {
+        "size": w.IntSlider(value=size, min=1, max=32, description="input"),
+        "kernel_size": w.IntSlider(value=kernel_size, min=1, max=9, description="kernel"),
+        "stride": w.IntSlider(value=stride, min=1, max=4, description="stride"),
+        "padding": w.IntSlider(value=padding, min=0, max=4, description="padding"),
+        "dilation": w.IntSlider(value=dilation, min=1, max=3, description="dilation"),
+    }
+    for s in sliders.values():
+        s.continuous_update = False
+    formula = w.HTML()
+    out = w.Output()
+
+    def render(_change=None):
+        values = {k: s.value for k, s in sliders.items()}
+        formula.value = f"<code>{conv_report(**values)}</code>"
+        out.clear_output(wait=True)
+        with out:
+            display(draw_conv(**values))
+
+    for s in sliders.values():
+        s.observe(render, names="value")
+    render()
+    return w.VBox([*sliders.values(), formula, out])
