@@ -29,7 +29,7 @@ book: env
 # (2) Run every test: lint, unit tests, notebook checks and the rendered-book checks.
 test: env data
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval
 
 # For authors: re-execute every chapter in place, in order, with its default parameters.
 execute: env data

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import hashlib
 import json
 import shutil
@@ -33,18 +34,56 @@ ASSETS = {
     ),
     "@jupyter-widgets/html-manager@1.0.15": (
         "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-        {"package/dist/embed-amd.js": "html-manager/embed-amd.js"},
+        {
+            "package/dist/embed-amd.js": "@jupyter-widgets/html-manager/dist/embed-amd.js",
+            # icon fonts the bundle requests next to its AMD module location (see WIDGETS_SETUP)
+            "package/dist/*.woff*": "@jupyter-widgets/html-manager/dist/",
+            "package/dist/*.ttf": "@jupyter-widgets/html-manager/dist/",
+            "package/dist/*.eot": "@jupyter-widgets/html-manager/dist/",
+            "package/dist/*.svg": "@jupyter-widgets/html-manager/dist/",
+        },
     ),
     "mathjax@3.2.2": (
         "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
         {
             "package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
-            "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/",
-            "package/es5/input/tex/extensions/": "mathjax/input/tex/extensions/",
+            "package/es5/output/chtml/fonts/woff-v2/*": "mathjax/output/chtml/fonts/woff-v2/",
+            "package/es5/input/tex/extensions/*": "mathjax/input/tex/extensions/",
         },
     ),
 }
 STAMP = VENDOR / ".assets.json"
+
+#: Loaded before require.js on pages with widgets. (1) AMD modules resolve against _static/,
+#: where this file is, whatever the page's folder, so the widget manager finds its fonts there.
+#: (2) html-manager 1.x typesets widget labels with MathJax 2's ``MathJax.Hub.Queue``; the book
+#: loads MathJax 3, so that call is mapped onto ``MathJax.typesetPromise``.
+WIDGETS_SETUP = """// Written by book/tools.py vendor.
+var require = { baseUrl: document.currentScript.src.replace(/widgets-setup\\.js(\\?.*)?$/, "") };
+document.addEventListener("DOMContentLoaded", function () {
+  var mj = window.MathJax;
+  if (mj && !mj.Hub) {
+    mj.Hub = {
+      Queue: function (job) {
+        var ready = mj.startup && mj.startup.promise ? mj.startup.promise : Promise.resolve();
+        return ready.then(function () { return mj.typesetPromise ? mj.typesetPromise([job[2]]) : null; });
+      },
+    };
+  }
+});
+"""
+
+
+def _destination(name: str, members: dict[str, str]) -> str | None:
+    """Where a tarball member goes: exact names map to a file, ``prefix/*`` patterns to a folder."""
+    for pattern, dest in members.items():
+        if "*" not in pattern:
+            if name == pattern:
+                return dest
+        elif fnmatch.fnmatch(name, pattern):
+            base = pattern[: pattern.index("*")]
+            return dest + name[len(base) :]
+    return None
 
 
 def _integrity(path: Path) -> str:
@@ -76,14 +115,13 @@ def vendor(force: bool = False) -> None:
                 sys.exit(f"{spec}: tarball integrity {got} does not match the pinned {integrity}")
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():
-                    for prefix, dest in members.items():
-                        if member.isfile() and (
-                            member.name == prefix or (prefix.endswith("/") and member.name.startswith(prefix))
-                        ):
-                            target = staging / (dest + member.name[len(prefix) :] if prefix.endswith("/") else dest)
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            target.write_bytes(tar.extractfile(member).read())
+                    dest = _destination(member.name, members) if member.isfile() else None
+                    if dest is not None:
+                        target = staging / dest
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(tar.extractfile(member).read())
             print(f"vendored {spec}")
+        (staging / "widgets-setup.js").write_text(WIDGETS_SETUP)
         (staging / STAMP.name).write_text(json.dumps(wanted, indent=1))
         shutil.rmtree(VENDOR, ignore_errors=True)
         shutil.move(str(staging), VENDOR)

@@ -7,6 +7,7 @@ never touches global ``rcParams``.
 
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib.pyplot as plt
@@ -25,6 +26,13 @@ def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
     for ax in axes.flat:
         ax.set_facecolor("white")
     return fig, axes
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes with a white background, for ``ipywidgets.Image`` (chapter 2)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def unnormalize(images: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 The logic lives in plain functions (:func:`digit_card`, :func:`conv_report`) that tests call
 directly; the widgets only wire sliders to them. They use the ipywidgets API shared by 7.7
-(Colab) and 8: ``IntSlider``, ``Checkbox``, ``Output``, ``HTML`` and ``observe``.
+(Colab) and 8: ``IntSlider``, ``HTML``, ``Image``, ``VBox`` and ``observe``. Pictures go into
+``Image`` widgets as PNG bytes (not an ``Output`` widget), so the saved widget state shows them
+in the rendered book and nothing leaks into the cell's own outputs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from mnist_course.shapes import output_size
-from mnist_course.viz import _figure, show_image, unnormalize
+from mnist_course.viz import _figure, figure_png, show_image, unnormalize
 
 
 def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: float = 0.0, std: float = 1.0) -> dict:
@@ -37,21 +39,19 @@ def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: 
 def digit_browser(images: torch.Tensor, labels: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, index: int = 0):
     """A slider over the dataset showing each digit with its label and pixel statistics (chapter 2)."""
     import ipywidgets as w
-    from IPython.display import display
 
     slider = w.IntSlider(value=index, min=0, max=len(labels) - 1, description="index", continuous_update=False)
-    out = w.Output()
+    picture = w.Image(format="png", width=224, height=224)
+    stats = w.HTML()
 
     def render(_change=None):
         card = digit_card(images, labels, slider.value, mean=mean, std=std)
-        out.clear_output(wait=True)
-        with out:
-            display(show_image(images[card["index"]], f"label {card['label']}", mean=mean, std=std))
-            print(", ".join(f"{k}={v}" for k, v in card.items() if k != "index"))
+        picture.value = figure_png(show_image(images[card["index"]], f"label {card['label']}", mean=mean, std=std))
+        stats.value = "<code>" + ", ".join(f"{k}={v}" for k, v in card.items() if k != "index") + "</code>"
 
     slider.observe(render, names="value")
     render()
-    return w.VBox([slider, out])
+    return w.VBox([slider, picture, stats])
 
 
 def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
@@ -104,7 +104,6 @@ def draw_conv(size: int, kernel_size: int, stride: int = 1, padding: int = 0, di
 def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, padding: int = 2, dilation: int = 1):
     """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3)."""
     import ipywidgets as w
-    from IPython.display import display
 
     sliders = {
         "size": w.IntSlider(value=size, min=1, max=32, description="input"),
@@ -116,16 +115,14 @@ def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, paddi
     for s in sliders.values():
         s.continuous_update = False
     formula = w.HTML()
-    out = w.Output()
+    picture = w.Image(format="png", width=336)
 
     def render(_change=None):
         values = {k: s.value for k, s in sliders.items()}
         formula.value = f"<code>{conv_report(**values)}</code>"
-        out.clear_output(wait=True)
-        with out:
-            display(draw_conv(**values))
+        picture.value = figure_png(draw_conv(**values))
 
     for s in sliders.values():
         s.observe(render, names="value")
     render()
-    return w.VBox([*sliders.values(), formula, out])
+    return w.VBox([*sliders.values(), formula, picture])

@@ -1,0 +1,169 @@
+"""The rendered book: it builds with warnings as errors, and every page renders offline in Chromium.
+
+Screenshots of every page are saved to artifacts/screenshots/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chapter_pages() -> list[str]:
+    sys.path.insert(0, str(ROOT / "book"))
+    try:
+        from tools import chapters
+    finally:
+        sys.path.pop(0)
+    return ["book/intro.html", *(f"notebooks/{p.stem}.html" for p in chapters())]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> Path:
+    if shutil.which("npm") is None and not (ROOT / "book" / "vendor" / ".assets.json").exists():
+        pytest.skip("npm is needed to vendor the book's JavaScript: install Node.js (e.g. `apt-get install npm`)")
+    subprocess.run([sys.executable, str(ROOT / "book" / "tools.py"), "vendor"], check=True, cwd=ROOT)
+    out = tmp_path_factory.mktemp("book")
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("jupyter-book")),
+            "build",
+            str(ROOT),
+            "--path-output",
+            str(out),
+            "--warningiserror",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, f"jupyter-book build failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    return out / "_build" / "html"
+
+
+def test_book_builds_every_page(book):
+    for page in chapter_pages():
+        assert (book / page).is_file(), page
+    for asset in (
+        "widgets-setup.js",
+        "require.js",
+        "@jupyter-widgets/html-manager/dist/embed-amd.js",
+        "mathjax/tex-mml-chtml.js",
+    ):
+        assert (book / "_static" / asset).is_file(), asset
+
+
+@pytest.fixture(scope="module")
+def server(book):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip(
+            "Chromium not found: the rendered-page checks need it. Install it with "
+            "`apt-get install chromium` (Debian/Ubuntu); .ci/run does this in CI."
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements.txt (playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def notebook_of(page: str) -> dict:
+    if not page.startswith("notebooks/"):
+        return {"cells": [], "metadata": {}}
+    return json.loads((ROOT / page).with_suffix(".ipynb").read_text())
+
+
+def notebook_has_widgets(page: str) -> bool:
+    return bool(notebook_of(page)["metadata"].get("widgets"))
+
+
+def stored_figures(page: str) -> int:
+    """PNG outputs outside widget snapshots: each must become an <img> on the page."""
+    return sum(
+        "image/png" in out.get("data", {})
+        for cell in notebook_of(page)["cells"]
+        for out in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" not in out.get("data", {})
+    )
+
+
+@pytest.mark.parametrize("page", chapter_pages())
+def test_page_renders_offline(page, server, browser):
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed, external, errors = [], [], []
+
+    def route(r):
+        if r.request.url.startswith(server) or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    tab.route("**/*", route)
+    tab.on("requestfailed", lambda req: req.url.startswith(server) and failed.append(f"{req.url} {req.failure}"))
+    tab.on("response", lambda resp: resp.status >= 400 and failed.append(f"{resp.url} HTTP {resp.status}"))
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(f"{server}/{page}", wait_until="networkidle")
+
+    tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+    tab.evaluate("() => MathJax.startup.promise")
+    text = tab.inner_text("article")
+    math = tab.locator("mjx-container").count()
+    images = tab.evaluate(
+        "() => Array.from(document.querySelectorAll('article img')).map(i => [i.src, i.complete && i.naturalWidth > 0])"
+    )
+    widgets = 0
+    if notebook_has_widgets(page):
+        tab.wait_for_selector(".widget-slider, .widget-hslider, .jupyter-widget-slider", timeout=20_000)
+        widgets = tab.locator(".widget-slider, .widget-hslider, .jupyter-widget-slider").count()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / f"{Path(page).stem}.png"), full_page=True)
+    tab.close()
+
+    assert not failed, f"failed local requests: {failed}"
+    assert not external, f"the page asked for outside resources (it must render offline): {external}"
+    assert not errors, f"JavaScript errors: {errors}"
+    assert "\\(" not in text and "$$" not in text, "raw TeX left in the page: MathJax did not typeset it"
+    if page.startswith("notebooks/"):
+        assert math > 0, "no typeset math on a chapter page"
+    assert len(images) >= stored_figures(page), f"{stored_figures(page)} figures stored, {len(images)} on the page"
+    assert all(ok for _, ok in images), f"images that did not load: {[src for src, ok in images if not ok]}"
+    if notebook_has_widgets(page):
+        assert widgets > 0, "the saved widget state was not rendered"

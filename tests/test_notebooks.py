@@ -1,0 +1,145 @@
+"""Every chapter: its structure (outline, Colab cell, parameters, toc) and a papermill run.
+
+`pytest --nbval` separately re-runs each notebook with its defaults and compares the outputs;
+here papermill runs each with small parameters into a temporary folder, so every assert cell
+must hold on small data too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+OUTLINE = ["Overview", "Prerequisites", "Summary", "Exercises", "What's next"]
+
+#: Small parameters for the papermill run of each chapter.
+SMALL = {
+    "01_mnist_dataset": {"export_limit": 300},
+    "02_seeing_the_data": {"focus_digit": 3, "browser_index": 5},
+    "03_conv_shapes": {"check_size": 8},
+}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def toc_files() -> list[str]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                found.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    return found
+
+
+def source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_every_toc_notebook_exists_and_every_notebook_is_listed():
+    listed = {f for f in toc_files() if f.startswith("notebooks/")}
+    on_disk = {f"notebooks/{p.stem}" for p in NOTEBOOKS}
+    assert listed == on_disk
+    for p in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+", p.stem), f"{p.name}: chapters are named NN_name.ipynb"
+    assert set(SMALL) == {p.stem for p in NOTEBOOKS}, "every chapter needs small papermill parameters"
+
+
+def test_repository_url_is_configured_once_and_used_everywhere():
+    url = repository_url()
+    assert url.startswith("https://github.com/")
+    for doc in ("README.md", "book/how-to-use.md"):
+        assert url in (ROOT / doc).read_text(), doc
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_structure(path):
+    nb = load(path)
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    first_code = source(code[0])
+    assert '"google.colab" in sys.modules' in first_code and f"git+{repository_url()}" in first_code, (
+        "the first code cell installs mnist_course from the configured repository, only in Colab"
+    )
+    assert nb["metadata"].get("accelerator") == "GPU", "ask Colab for a GPU runtime"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for name in SMALL[path.stem]:
+        assert re.search(rf"^{name} = ", source(params[0]), re.M), f"{name} is not a parameter"
+
+    headings = [
+        line[3:].strip()
+        for c in cells
+        if c["cell_type"] == "markdown"
+        for line in source(c).splitlines()
+        if line.startswith("## ")
+    ]
+    assert source(cells[0]).startswith(f"# {int(path.stem[:2])}. "), "the first cell is the chapter title"
+    positions = [headings.index(h) for h in OUTLINE]
+    assert positions == sorted(positions), f"outline order: {OUTLINE}"
+    content = headings[headings.index("Prerequisites") + 1 : headings.index("Summary")]
+    assert len(content) >= 3, "the chapter's content sections sit between Prerequisites and Summary"
+
+    exercises_md = next(source(c) for c in cells if c["cell_type"] == "markdown" and "## Exercises" in source(c))
+    n_exercises = len(re.findall(r"^\d+\. ", exercises_md, re.M))
+    assert 3 <= n_exercises <= 5
+    start = cells.index(next(c for c in cells if c["cell_type"] == "markdown" and "## Exercises" in source(c)))
+    solutions = [c for c in cells[start:] if c["cell_type"] == "code" and "hide-input" in c["metadata"].get("tags", [])]
+    assert len(solutions) >= n_exercises, "each exercise has an executed, hidden solution cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_complete_and_clean(path):
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        assert cell["execution_count"] is not None, f"unexecuted cell: {source(cell)[:60]!r}"
+        ignored = "nbval-ignore-output" in cell["metadata"].get("tags", [])
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"stored error in {source(cell)[:60]!r}"
+            if not ignored:
+                assert not (out["output_type"] == "stream" and out["name"] == "stderr"), (
+                    f"stderr output would make nbval flaky: {''.join(out['text'])[:200]}"
+                )
+                text = json.dumps(out.get("text", "")) + json.dumps(out.get("data", {}).get("text/plain", ""))
+                assert not re.search(r"at 0x[0-9a-f]{6,}", text), "a memory address is printed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_runs_with_small_parameters(path, tmp_path, mnist_root):
+    papermill = pytest.importorskip("papermill")
+    out = tmp_path / path.name
+    papermill.execute_notebook(
+        str(path),
+        str(out),
+        parameters=SMALL[path.stem],
+        kernel_name="python3",
+        cwd=str(path.parent),
+        progress_bar=False,
+        log_output=False,
+    )
+    executed = load(out)
+    assert not executed["metadata"]["papermill"].get("exception")  # papermill also raises on a failed cell
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1
+    assert all(c["execution_count"] is not None for c in executed["cells"] if c["cell_type"] == "code")
