@@ -81,9 +81,8 @@ def cmd_models(args) -> None:
 
 
 def cmd_train(args) -> None:
-    import torch
-
     from mnist_course.checkpoint import read_checkpoint
+    from mnist_course.compare import Budget, make_optimizer
     from mnist_course.data import TensorLoader, load_tensors
     from mnist_course.models import create_model
     from mnist_course.train import describe_device, fit, pick_device, seed_everything
@@ -98,15 +97,15 @@ def cmd_train(args) -> None:
     )
     test = load_tensors(False, args.root, device=device)
     model = create_model(args.model).to(device)
-    if args.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
-    scheduler = None
-    if args.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train)
-        )
+    budget = Budget(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        seed=args.seed,
+    )
+    optimizer, scheduler = make_optimizer(model, budget, len(train))
     if scheduler is not None and args.resume and Path(args.checkpoint).exists():
         saved = read_checkpoint(args.checkpoint)["scheduler"] or {}
         if saved.get("total_steps") not in (None, scheduler.total_steps):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mnist_course.table import html_table, text_table
+
 
 def output_size(
     size: int,
@@ -73,21 +75,13 @@ class ShapeTrace(list):
         return head, body
 
     def __str__(self) -> str:
-        head, body = self._cells()
-        widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths[:3]) + f"  {{:>{widths[3]}}}"
-        lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-        lines += [fmt.format(*row) for row in body]
-        return "\n".join(line.rstrip() for line in lines)
+        return text_table(*self._cells(), right=(3,))
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_html_(self) -> str:
-        head, body = self._cells()
-        th = "".join(f"<th>{h}</th>" for h in head)
-        trs = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-        return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+        return html_table(*self._cells())
 
 
 def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:

@@ -1,0 +1,178 @@
+"""Training models under one budget and comparing them fairly (chapters 5 and 6).
+
+A :class:`Budget` fixes everything but the model: epochs, batch size, optimizer, learning-rate
+schedule and seed. :func:`train_under_budget` trains one model with it on the in-memory data
+and measures what a comparison needs; :class:`Results` shows the rows as a table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from mnist_course.data import TensorData, TensorLoader
+from mnist_course.evaluate import as_batches
+from mnist_course.models import count_parameters
+from mnist_course.table import html_table, text_table
+from mnist_course.train import History, fit, pick_device, seed_everything
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The training recipe shared by every model in a comparison (chapter 5).
+
+    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov); ``schedule`` is
+    ``"onecycle"`` (warm up to ``lr``, then anneal, stepped per batch) or ``"constant"``.
+    """
+
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    schedule: str = "onecycle"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in ("onecycle", "constant"):
+            raise ValueError(f"schedule must be 'onecycle' or 'constant', got {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self}")
+
+    def with_(self, **changes) -> Budget:
+        """A copy with some fields changed, e.g. ``budget.with_(optimizer="sgd", lr=0.05)``."""
+        return replace(self, **changes)
+
+
+def make_optimizer(model: nn.Module, budget: Budget, steps_per_epoch: int):
+    """The optimizer and scheduler a :class:`Budget` describes, for ``model`` (chapter 5).
+
+    Returns ``(optimizer, scheduler or None)``; the scheduler steps once per batch.
+    """
+    if budget.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9, nesterov=True)
+    scheduler = None
+    if budget.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=budget.lr, epochs=budget.epochs, steps_per_epoch=steps_per_epoch
+        )
+    return optimizer, scheduler
+
+
+@torch.no_grad()
+def throughput(model: nn.Module, data, *, device=None, repeats: int = 1) -> float:
+    """Inference speed in images per second over ``data`` in ``eval()`` mode (chapter 6)."""
+    device = pick_device(device)
+    was_training = model.training
+    model.eval()
+    batches = [(x.to(device), y) for x, y in as_batches(data)]
+    model(batches[0][0])  # warm-up: first-call allocations and kernel selection
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for x, _ in batches:
+            model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    return repeats * sum(len(y) for _, y in batches) / seconds
+
+
+@dataclass
+class Result:
+    """One trained model of a comparison (chapters 5 and 6)."""
+
+    name: str
+    parameters: int
+    test_accuracy: float
+    train_seconds: float
+    images_per_second: float
+    history: History = field(repr=False)
+    model: nn.Module = field(repr=False)
+
+
+def train_under_budget(
+    name: str,
+    model: nn.Module,
+    train: TensorData,
+    test: TensorData,
+    budget: Budget,
+    *,
+    device=None,
+    progress: bool = True,
+) -> Result:
+    """Seed, train ``model`` with ``budget`` on in-memory data, and measure it (chapter 5).
+
+    The data should already be on ``device`` (see :func:`~mnist_course.data.load_tensors`).
+    """
+    device = pick_device(device)
+    seed_everything(budget.seed)
+    model = model.to(device)
+    loader = TensorLoader(train, budget.batch_size, shuffle=True, seed=budget.seed)
+    optimizer, scheduler = make_optimizer(model, budget, len(loader))
+    history = fit(
+        model,
+        loader,
+        test,
+        optimizer=optimizer,
+        epochs=budget.epochs,
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        device=device,
+        progress=progress,
+    )
+    return Result(
+        name=name,
+        parameters=count_parameters(model),
+        test_accuracy=history.epochs[-1]["test_accuracy"],
+        train_seconds=history.train_seconds,
+        images_per_second=throughput(model, test, device=device),
+        history=history,
+        model=model,
+    )
+
+
+class Results(list):
+    """A list of :class:`Result` that shows as a table (chapters 5 and 6)."""
+
+    def best(self) -> Result:
+        return max(self, key=lambda r: r.test_accuracy)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self:
+                if r.name == key:
+                    return r
+            raise KeyError(f"no result named {key!r}; have: {', '.join(r.name for r in self)}")
+        return super().__getitem__(key)
+
+    def _cells(self):
+        head = ("model", "parameters", "test accuracy", "train time", "images/s (inference)")
+        rows = [
+            (
+                r.name,
+                f"{r.parameters:,}",
+                f"{r.test_accuracy:.2%}",
+                f"{r.train_seconds:.1f} s",
+                f"{r.images_per_second:,.0f}",
+            )
+            for r in self
+        ]
+        return head, rows
+
+    def __str__(self) -> str:
+        return text_table(*self._cells(), right=(1, 2, 3, 4))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return html_table(*self._cells())
