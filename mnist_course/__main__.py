@@ -1,4 +1,4 @@
-"""Command line: ``python -m mnist_course fetch | models | train | evaluate`` (chapters 1, 4, 6, 7)."""
+"""Command line: ``python -m mnist_course fetch | models | train | evaluate | predict | bench``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
     p.add_argument("--root", help="data root")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("predict", help="classify images of single handwritten digits (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", help="a checkpoint from `train` (default: a LeNet-5 trained once and cached)")
+    p.add_argument("--root", help="data root")
+
+    p = sub.add_parser("bench", help="benchmark data paths, time to 99%% and scaling (prints a table, writes JSON)")
+    p.add_argument("--quick", action="store_true", help="tiny versions of every measurement (under 2 minutes)")
+    p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--root", help="data root")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="instead: train the best-accuracy recipe (ModernCNN + augmentation) and record its result",
+    )
+    p.add_argument("--epochs", type=_positive_int, default=15, help="epochs of the --record recipe")
+    p.add_argument("--checkpoint", help="with --record: save the trained model here")
 
     p = sub.add_parser("evaluate", help="test loss and accuracy of a saved checkpoint")
     p.add_argument("--checkpoint", required=True)
@@ -156,7 +174,44 @@ def cmd_evaluate(args) -> None:
     print(f"{ck.model_name} after {ck.epoch} epochs: test {result}")
 
 
-COMMANDS = {"fetch": cmd_fetch, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate}
+def _default_model(root) -> str:
+    """The cached LeNet-5 checkpoint used by `predict` without --checkpoint; trained on first use."""
+    from mnist_course.data import ensure_mnist
+
+    path = ensure_mnist(root).root / "checkpoints" / "lenet5.ckpt"
+    if not path.exists():
+        print(f"no --checkpoint given: training LeNet-5 once (2 epochs) and caching it at {path}", file=sys.stderr)
+        train_args = ["train", "--model", "lenet5", "--epochs", "2", "--checkpoint", str(path), "--no-progress"]
+        if root:
+            train_args += ["--root", str(root)]
+        cmd_train(build_parser().parse_args(train_args))
+    return str(path)
+
+
+def cmd_predict(args) -> int:
+    from mnist_course.checkpoint import load_checkpoint, read_checkpoint
+    from mnist_course.data import ensure_mnist, normalization_stats
+    from mnist_course.handwriting import classify
+    from mnist_course.models import create_model
+
+    checkpoint = args.checkpoint or _default_model(args.root)
+    model = create_model(read_checkpoint(checkpoint)["model_name"])
+    load_checkpoint(checkpoint, model, restore_rng=False)
+    mean, std = normalization_stats(ensure_mnist(args.root).root)
+    results = classify(model, [(image, image) for image in args.images], mean=mean, std=std)
+    for result in results:
+        print(result)
+    return 1 if any(r.error for r in results) else 0
+
+
+COMMANDS = {
+    "fetch": cmd_fetch,
+    "models": cmd_models,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "bench": cmd_bench,
+}
 
 
 def main(argv=None) -> int:
@@ -164,11 +219,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        return COMMANDS[args.command](args) or 0
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -84,6 +84,17 @@ def save_checkpoint(
     return path
 
 
+def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> bool:
+    """True if ``optimizer`` holds exactly ``model``'s parameters — the same tensors, by identity (chapters 7, 9).
+
+    An optimizer built on another model's parameters (seed 001's slip when resuming) silently
+    updates that other model, and this returns False.
+    """
+    mine = {id(p) for p in model.parameters() if p.requires_grad}
+    theirs = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return mine == theirs
+
+
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` read besides the weights (chapter 7)."""

@@ -8,6 +8,7 @@ and measures what a comparison needs; :class:`Results` shows the rows as a table
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -101,7 +102,7 @@ class Result:
 
 def train_under_budget(
     name: str,
-    model: nn.Module,
+    factory: Callable[[], nn.Module],
     train: TensorData,
     test: TensorData,
     budget: Budget,
@@ -109,13 +110,15 @@ def train_under_budget(
     device=None,
     progress: bool = True,
 ) -> Result:
-    """Seed, train ``model`` with ``budget`` on in-memory data, and measure it (chapter 5).
+    """Seed, build a model with ``factory``, train it with ``budget`` and measure it (chapter 5).
 
+    The model is created after seeding, so its initial weights are part of the budget too.
+    ``factory`` is a class or function, e.g. ``LeNet5`` or ``lambda: LeNet5(activation=nn.Tanh)``.
     The data should already be on ``device`` (see :func:`~mnist_course.data.load_tensors`).
     """
     device = pick_device(device)
     seed_everything(budget.seed)
-    model = model.to(device)
+    model = factory().to(device)
     loader = TensorLoader(train, budget.batch_size, shuffle=True, seed=budget.seed)
     optimizer, scheduler = make_optimizer(model, budget, len(loader))
     history = fit(

@@ -102,6 +102,7 @@ def fit(
     progress: bool = True,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    history: History | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and evaluate after each (chapter 4).
 
@@ -110,8 +111,9 @@ def fit(
     ``scheduler`` steps once per epoch, or per batch with ``scheduler_interval="batch"``
     (``OneCycleLR``). ``progress`` shows a ``tqdm.auto`` bar with the running loss and
     accuracy. With ``checkpoint`` a checkpoint is saved after every epoch; with ``resume``
-    training continues from it (``epochs`` counts the epochs already done). A non-finite loss
-    raises ``FloatingPointError`` naming the epoch and batch.
+    training continues from it (``epochs`` counts the epochs already done). ``history``
+    continues an earlier run's record in place (``epochs`` then counts its epochs too). A
+    non-finite loss raises ``FloatingPointError`` naming the epoch and batch.
     """
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
@@ -121,7 +123,8 @@ def fit(
         raise ValueError("resume=True needs checkpoint=PATH to resume from")
     device = pick_device(device)
     model.to(device)
-    history, start = History(), 0
+    history = history if history is not None else History()
+    start = len(history.epochs)
     if resume and Path(checkpoint).exists():
         ck = load_checkpoint(checkpoint, model, optimizer, scheduler, loader=train_data, map_location=device)
         history, start = ck.history or History(), ck.epoch

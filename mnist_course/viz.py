@@ -20,8 +20,10 @@ MISTAKE_COLOR = "#d62728"
 CORRECT_COLOR = "#1a1a1a"
 
 
-def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw):
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), facecolor="white", squeeze=False, **kw)
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, width_ratios=None):
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, height), facecolor="white", squeeze=False, width_ratios=width_ratios
+    )
     plt.close(fig)
     for ax in axes.flat:
         ax.set_facecolor("white")
@@ -204,5 +206,32 @@ def plot_class_histogram(labels, *, title: str = "examples per digit") -> Figure
     ax.set_ylabel("examples")
     ax.set_title(title)
     ax.set_ylim(0, counts.max() * 1.12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probabilities(probabilities, image=None, *, title: str | None = None) -> Figure:
+    """Bars of the ten class probabilities, the prediction highlighted, optionally beside the input (chapter 8)."""
+    probs = torch.as_tensor(probabilities, dtype=torch.float64).flatten().cpu()
+    if probs.numel() != 10:
+        raise ValueError(f"plot_probabilities() takes 10 class probabilities, got {probs.numel()}")
+    ncols = 2 if image is not None else 1
+    fig, axes = _figure(3.0 * ncols + 1.5, 2.8, 1, ncols, width_ratios=[1, 2] if image is not None else None)
+    if image is not None:
+        ax = axes[0, 0]
+        ax.imshow(np.asarray(image, dtype=np.float32).squeeze(), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title("model input")
+    ax = axes[0, -1]
+    best = int(probs.argmax())
+    colors = ["#1f77b4"] * 10
+    colors[best] = "#2ca02c"
+    ax.bar(range(10), 100 * probs.numpy(), color=colors)
+    ax.set_xticks(range(10))
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("digit")
+    ax.set_ylabel("probability (%)")
+    ax.set_title(title or f"prediction: {best} ({probs[best]:.1%})")
     fig.tight_layout()
     return fig

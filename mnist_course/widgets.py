@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from mnist_course.handwriting import classify, uploaded_files
 from mnist_course.shapes import output_size
-from mnist_course.viz import _figure, figure_png, show_image, unnormalize
+from mnist_course.viz import _figure, figure_png, plot_probabilities, show_image, unnormalize
 
 
 def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: float = 0.0, std: float = 1.0) -> dict:
@@ -126,3 +127,24 @@ def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, paddi
         s.observe(render, names="value")
     render()
     return w.VBox([*sliders.values(), formula, picture])
+
+
+def digit_upload(model: torch.nn.Module, *, mean: float | None = None, std: float | None = None):
+    """A file-upload box that classifies each uploaded photo of a digit and shows the probabilities (chapter 8)."""
+    import ipywidgets as w
+
+    upload = w.FileUpload(accept="image/*", multiple=True, description="Upload digit")
+    report = w.HTML("<i>Upload a photo or drawing of one digit.</i>")
+    pictures = w.HBox()
+
+    def on_upload(_change=None):
+        results = classify(model, uploaded_files(upload.value), mean=mean, std=std)
+        report.value = "<br>".join(f"<code>{r}</code>" for r in results)
+        pictures.children = [
+            w.Image(value=figure_png(plot_probabilities(r.probabilities, r.prepared.image)), format="png", width=420)
+            for r in results
+            if r.error is None
+        ]
+
+    upload.observe(on_upload, names="value")
+    return w.VBox([upload, report, pictures])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mnist_course.compare import Budget, Results, make_optimizer, throughput, train_under_budget
-from mnist_course.models import create_model
+from mnist_course.models import MODELS, LeNet, create_model
 from mnist_course.table import html_table, text_table
 
 
@@ -29,8 +29,11 @@ def test_make_optimizer_follows_the_budget():
 def test_train_under_budget_is_reproducible_and_measured(tiny_data):
     train, test = tiny_data
     budget = Budget(epochs=2, batch_size=32, lr=5e-3)
-    a = train_under_budget("lenet", create_model("lenet"), train, test, budget, progress=False)
-    b = train_under_budget("lenet", create_model("lenet"), train, test, budget, progress=False)
+    torch.manual_seed(1)
+    a = train_under_budget("lenet", LeNet, train, test, budget, progress=False)
+    torch.manual_seed(2)  # the global RNG state before the call must not matter
+    b = train_under_budget("lenet", LeNet, train, test, budget, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
     assert a.test_accuracy == b.test_accuracy > 0.5
     assert a.parameters == 44_426 and a.train_seconds > 0 and a.images_per_second > 0
     assert len(a.history.epochs) == 2
@@ -46,7 +49,7 @@ def test_results_table(tiny_data):
     train, test = tiny_data
     budget = Budget(epochs=1, batch_size=64)
     results = Results(
-        train_under_budget(n, create_model(n), train, test, budget, progress=False) for n in ("lenet", "convnet-bn")
+        train_under_budget(n, MODELS[n].factory, train, test, budget, progress=False) for n in ("lenet", "convnet-bn")
     )
     assert results["convnet-bn"].parameters == 29_034 and results.best() in results
     text = str(results)

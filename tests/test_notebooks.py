@@ -23,6 +23,12 @@ SMALL = {
     "01_mnist_dataset": {"export_limit": 300},
     "02_seeing_the_data": {"focus_digit": 3, "browser_index": 5},
     "03_conv_shapes": {"check_size": 8},
+    "04_training_a_cnn": {"epochs": 1, "train_limit": 3000},
+    "05_lenet_family": {"epochs": 1, "train_limit": 3000},
+    "06_comparing_models": {"epochs": 1, "train_limit": 2000},
+    "07_checkpoints": {"train_limit": 2000},
+    "08_your_handwriting": {"epochs": 1, "per_digit": 2},
+    "09_pitfalls": {"small_train": 500},
 }
 
 

@@ -56,6 +56,16 @@ def test_fit_learns_and_records_history_with_tensor_loader(tiny_data):
     assert History.from_dict(history.to_dict()) == history
 
 
+def test_fit_continues_a_given_history(tiny_data):
+    train, test = tiny_data
+    model, opt = _setup("lenet")
+    loader = TensorLoader(train, 64)
+    history = fit(model, loader, test, optimizer=opt, epochs=1, progress=False)
+    same = fit(model, loader, test, optimizer=opt, epochs=3, progress=False, history=history)
+    assert same is history and [e["epoch"] for e in history.epochs] == [1, 2, 3]
+    assert history.examples_seen == 3 * len(train)
+
+
 def test_fit_works_with_a_dataloader_and_a_scheduler(tiny_data):
     train, test = tiny_data
     model, opt = _setup("convnet-bn")
@@ -191,6 +201,13 @@ def test_wrong_architecture_and_bad_files_give_clear_errors(tmp_path):
         read_checkpoint(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_optimizer_updates_detects_an_optimizer_built_on_another_model():
+    old, new = create_model("lenet"), create_model("lenet")
+    assert ckpt.optimizer_updates(torch.optim.SGD(new.parameters(), lr=0.1), new)
+    assert not ckpt.optimizer_updates(torch.optim.SGD(old.parameters(), lr=0.1), new)
+    assert not ckpt.optimizer_updates(torch.optim.SGD(list(new.parameters())[:2], lr=0.1), new)
 
 
 def test_rng_state_round_trip():

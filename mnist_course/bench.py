@@ -1,0 +1,369 @@
+"""Benchmarks: where training time goes, and how fast 99% can be reached (chapter 10).
+
+``python -m mnist_course bench [--quick] [--device D] [--out FILE.json]`` runs every measurement
+in one process and reports ratios within that run (these machines are shared and noisy: each
+timing is the median of its repeats). It is a script, not a test: the test suite only checks the
+shape of what ``--quick`` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mnist_course.compare import Budget, make_optimizer
+from mnist_course.data import TensorData, TensorLoader, load_tensors, mnist_datasets
+from mnist_course.models import LeNet, LeNet5, PyTorchExamplesNet
+from mnist_course.train import History, describe_device, fit, pick_device, seed_everything
+
+#: The recipes of the time-to-99% race. ``data`` is "dataloader" (torchvision + ToTensor, as in
+#: seed 002) or "tensors" (the in-memory path); ``normalize`` applies the data's statistics.
+RECIPES: dict[str, dict] = {
+    # (a) seed 002: LeNet-5 (the book's, with activations), Adam 1e-3, batch 100, ToTensor only, DataLoader
+    "seed 002 recipe (LeNet-5)": {
+        "model": LeNet5,
+        "data": "dataloader",
+        "normalize": False,
+        "budget": Budget(epochs=30, batch_size=100, lr=1e-3, schedule="constant"),
+    },
+    # (b) the same architecture: in-memory normalised tensors, one-cycle Adam planned for 2 epochs
+    "book's fast recipe (LeNet-5)": {
+        "model": LeNet5,
+        "data": "tensors",
+        "normalize": True,
+        "budget": Budget(epochs=2, batch_size=128, lr=5e-3),
+    },
+    # (c) the smallest fast candidate: seed 003's unpadded LeNet, same recipe, planned for 3 epochs
+    "fastest small model (LeNet, no padding)": {
+        "model": LeNet,
+        "data": "tensors",
+        "normalize": True,
+        "budget": Budget(epochs=3, batch_size=128, lr=5e-3),
+    },
+}
+
+
+def _median_seconds(run: Callable[[], float], repeats: int) -> float:
+    return statistics.median(run() for _ in range(repeats))
+
+
+def _loader(kind: str, train: TensorData | None, batch_size: int, seed: int, normalize: bool, root=None, limit=None):
+    if kind == "tensors":
+        return TensorLoader(train, batch_size, shuffle=True, seed=seed)
+    dataset, _ = mnist_datasets(root, normalize=normalize)
+    if limit is not None:
+        dataset = torch.utils.data.Subset(dataset, range(limit))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+
+
+def epoch_seconds(model_factory, loader, device, seed: int = 0) -> float:
+    """Training time of one epoch of ``loader`` with Adam, from freshly seeded weights (chapter 10)."""
+    seed_everything(seed)
+    model = model_factory().to(device)
+    history = fit(
+        model, loader, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), epochs=1, device=device, progress=False
+    )
+    return history.epochs[0]["seconds"]
+
+
+def time_to_accuracy(recipe: dict, test: TensorData, device, *, target: float = 0.99, root=None, limit=None) -> dict:
+    """Train ``recipe`` epoch by epoch until test accuracy first reaches ``target`` (chapter 10).
+
+    Returns the training seconds up to that epoch (evaluation excluded), the epochs, and the
+    accuracy after each epoch; ``reached`` is False if ``budget.epochs`` ran out first.
+    """
+    budget: Budget = recipe["budget"]
+    tensors = recipe["data"] == "tensors"
+    train = load_tensors(True, root, device=device, normalize=recipe["normalize"], limit=limit) if tensors else None
+    test_data = test if recipe["normalize"] else load_tensors(False, root, device=device, normalize=False)
+    seed_everything(budget.seed)
+    model = recipe["model"]().to(device)
+    loader = _loader(recipe["data"], train, budget.batch_size, budget.seed, recipe["normalize"], root, limit)
+    optimizer, scheduler = make_optimizer(model, budget, len(loader))
+    history = History()
+    for epoch in range(1, budget.epochs + 1):
+        fit(
+            model,
+            loader,
+            test_data,
+            optimizer=optimizer,
+            epochs=epoch,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            device=device,
+            progress=False,
+            history=history,
+        )
+        if history.epochs[-1]["test_accuracy"] >= target:
+            break
+    return {
+        "reached": history.epochs[-1]["test_accuracy"] >= target,
+        "seconds": history.train_seconds,
+        "epochs": len(history.epochs),
+        "accuracy_per_epoch": [e["test_accuracy"] for e in history.epochs],
+        "settings": {
+            "model": recipe["model"].__name__,
+            "data": recipe["data"],
+            "normalize": recipe["normalize"],
+            **{k: getattr(budget, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule")},
+        },
+    }
+
+
+def environment(device) -> dict:
+    """Hardware, versions and settings of this run (chapter 10)."""
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m mnist_course", *sys.argv[1:]])
+        if sys.argv[0].endswith("__main__.py")
+        else " ".join(sys.argv),
+        "device": describe_device(device),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def run(quick: bool = False, device=None, root=None, log=print) -> dict:
+    """All measurements as one JSON-ready dict; ``quick`` shrinks every one (chapter 10)."""
+    device = pick_device(device)
+    repeats = 1 if quick else 3
+    limit = 6_000 if quick else None
+    out = {"environment": environment(device), "quick": quick, "repeats": repeats}
+    train = load_tensors(True, root, device=device, limit=limit)
+    test = load_tensors(False, root, device=device)
+    n = len(train)
+
+    log(f"data path: one LeNet-5 epoch of {n:,} images, batch 128, median of {repeats}")
+    slow = _median_seconds(
+        lambda: epoch_seconds(LeNet5, _loader("dataloader", None, 128, 0, True, root, limit), device), repeats
+    )
+    fast = _median_seconds(
+        lambda: epoch_seconds(LeNet5, TensorLoader(train, 128, shuffle=True, seed=0), device), repeats
+    )
+    out["data_path"] = {
+        "images": n,
+        "batch_size": 128,
+        "model": "LeNet5",
+        "dataloader_seconds": slow,
+        "tensor_seconds": fast,
+        "speedup": slow / fast,
+    }
+    log(f"  DataLoader + ToTensor + Normalize {slow:.2f} s, in-memory tensors {fast:.2f} s: {slow / fast:.2f}x")
+
+    out["time_to_99"] = {}
+    recipes = RECIPES
+    if quick:  # the same code path, tiny budgets: checks that it runs, not how fast
+        recipes = {k: {**v, "budget": v["budget"].with_(epochs=1)} for k, v in RECIPES.items()}
+    for name, recipe in recipes.items():
+        log(f"time to 99%: {name} ...")
+        result = time_to_accuracy(recipe, test, device, root=root, limit=limit)
+        out["time_to_99"][name] = result
+        state = "reached 99%" if result["reached"] else "did NOT reach 99%"
+        log(
+            f"  {state} after {result['epochs']} epochs, {result['seconds']:.1f} s of training "
+            f"(accuracy {', '.join(f'{a:.2%}' for a in result['accuracy_per_epoch'])})"
+        )
+    seed_run, fast_run = (out["time_to_99"][k] for k in list(RECIPES)[:2])
+    out["time_to_99_speedup"] = (
+        seed_run["seconds"] / fast_run["seconds"] if seed_run["reached"] and fast_run["reached"] else None
+    )
+
+    sizes = [32, 128, 512] if quick else [32, 64, 128, 256, 512, 1024]
+    subset = TensorData(train.images[: min(n, 10_000)], train.labels[: min(n, 10_000)])
+    log(f"scaling: epoch time of LeNet-5 on {len(subset):,} images vs batch size {sizes}")
+    out["scaling_batch_size"] = [
+        {
+            "batch_size": b,
+            "seconds": _median_seconds(
+                lambda b=b: epoch_seconds(LeNet5, TensorLoader(subset, b, shuffle=True, seed=0), device), repeats
+            ),
+        }
+        for b in sizes
+    ]
+    fractions = [0.25, 1.0] if quick else [0.1, 0.25, 0.5, 1.0]
+    log(f"scaling: epoch time vs fraction of the training set {fractions}")
+    out["scaling_fraction"] = []
+    for f in fractions:
+        part = TensorData(train.images[: int(f * n)], train.labels[: int(f * n)])
+        seconds = _median_seconds(
+            lambda part=part: epoch_seconds(LeNet5, TensorLoader(part, 128, shuffle=True, seed=0), device), repeats
+        )
+        out["scaling_fraction"].append({"fraction": f, "images": len(part), "seconds": seconds})
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        out["threads"] = []
+        for t in sorted({1, threads}):
+            torch.set_num_threads(t)
+            try:
+                seconds = _median_seconds(
+                    lambda: epoch_seconds(PyTorchExamplesNet, TensorLoader(subset, 128, shuffle=True, seed=0), device),
+                    repeats,
+                )
+            finally:
+                torch.set_num_threads(threads)
+            out["threads"].append({"threads": t, "seconds": seconds})
+        log("threads: " + ", ".join(f"{r['threads']}: {r['seconds']:.2f} s" for r in out["threads"]))
+        out["gpu"] = "no GPU: the mixed-precision, channels_last, torch.compile and GPU-resident rows need CUDA"
+    else:
+        out["gpu"] = gpu_rows(train, test, device, quick, log)
+    return out
+
+
+def gpu_rows(train: TensorData, test: TensorData, device, quick: bool, log) -> dict:
+    """On CUDA: bf16 autocast, channels_last and torch.compile epoch times for LeNet-5 (chapter 10)."""
+    rows = {}
+    base = TensorLoader(train, 512, shuffle=True, seed=0)
+
+    def timed(factory, prepare=lambda m: m, autocast=False):
+        seed_everything(0)
+        model = prepare(factory().to(device))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.train()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for x, y in base:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    rows["fp32, data on GPU"] = timed(LeNet5)
+    rows["bf16 autocast"] = timed(LeNet5, autocast=True)
+    rows["channels_last"] = timed(LeNet5, prepare=lambda m: m.to(memory_format=torch.channels_last))
+    if not quick:
+        timed(LeNet5, prepare=torch.compile)  # first call compiles
+        rows["torch.compile (after warm-up)"] = timed(LeNet5, prepare=torch.compile)
+    for k, v in rows.items():
+        log(f"  GPU {k}: {v:.2f} s per epoch")
+    return rows
+
+
+def summary(result: dict) -> str:
+    """A plain-text table of a :func:`run` result (chapter 10)."""
+    lines = [f"{result['environment']['device']} - {result['environment']['date']}"]
+    d = result["data_path"]
+    lines.append(
+        f"data path (LeNet-5 epoch): DataLoader {d['dataloader_seconds']:.2f} s, tensors "
+        f"{d['tensor_seconds']:.2f} s -> {d['speedup']:.2f}x"
+    )
+    for name, r in result["time_to_99"].items():
+        took = f"{r['seconds']:.1f} s" if r["reached"] else "not reached"
+        lines.append(f"time to 99%: {name:<42} {took:>12}  ({r['epochs']} epochs)")
+    speedup = result["time_to_99_speedup"]
+    lines.append(f"time-to-99% speed-up, book vs seed recipe: {f'{speedup:.1f}x' if speedup else 'n/a'}")
+    lines.append(
+        "batch size -> s/epoch: "
+        + ", ".join(f"{r['batch_size']}: {r['seconds']:.2f}" for r in result["scaling_batch_size"])
+    )
+    lines.append(
+        "fraction -> s/epoch: "
+        + ", ".join(f"{r['fraction']:g}: {r['seconds']:.2f}" for r in result["scaling_fraction"])
+    )
+    if "threads" in result:
+        lines.append(
+            "threads -> s/epoch: " + ", ".join(f"{r['threads']}: {r['seconds']:.2f}" for r in result["threads"])
+        )
+    lines.append(f"GPU: {result['gpu']}")
+    return "\n".join(lines)
+
+
+def reference(name: str) -> dict:
+    """A committed benchmark result shipped with the package: ``"bench-cpu"`` or ``"record"`` (chapter 10)."""
+    from importlib.resources import files
+
+    resource = files("mnist_course") / "reference" / f"{name}.json"
+    if not resource.is_file():
+        available = sorted(
+            p.name[:-5] for p in (files("mnist_course") / "reference").iterdir() if p.name.endswith(".json")
+        )
+        raise FileNotFoundError(f"no reference result {name!r}; available: {', '.join(available) or 'none'}")
+    return json.loads(resource.read_text())
+
+
+def write_json(result: dict, path: str | os.PathLike) -> Path:
+    """Write ``result`` as indented JSON (chapter 10)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def record(epochs: int = 15, *, device=None, root=None, checkpoint=None, log=print) -> dict:
+    """The best-accuracy recipe: ModernCNN, random affine augmentation, one-cycle Adam, label smoothing (chapter 10).
+
+    Returns the settings, per-epoch test accuracy, training time, hardware and, if
+    ``checkpoint`` is given, the saved checkpoint's SHA-256.
+    """
+    from mnist_course.augment import AugmentedLoader
+    from mnist_course.checkpoint import save_checkpoint
+    from mnist_course.data import sha256_of
+    from mnist_course.models import ModernCNN
+
+    device = pick_device(device)
+    budget = Budget(epochs=epochs, batch_size=128, lr=3e-3)
+    train = load_tensors(True, root, device=device)
+    test = load_tensors(False, root, device=device)
+    seed_everything(budget.seed)
+    model = ModernCNN().to(device)
+    loader = AugmentedLoader(
+        TensorLoader(train, budget.batch_size, shuffle=True, seed=budget.seed),
+        seed=budget.seed,
+        degrees=10.0,
+        translate=0.1,
+        scale=(0.9, 1.1),
+    )
+    optimizer, scheduler = make_optimizer(model, budget, len(loader))
+    history = History()
+    for epoch in range(1, epochs + 1):
+        fit(
+            model,
+            loader,
+            test,
+            optimizer=optimizer,
+            epochs=epoch,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            device=device,
+            progress=False,
+            history=history,
+            loss_fn=lambda out, y: nn.functional.cross_entropy(out, y, label_smoothing=0.1),
+        )
+        e = history.epochs[-1]
+        log(f"epoch {epoch}/{epochs}: test accuracy {e['test_accuracy']:.2%} ({history.train_seconds:.0f} s so far)")
+    result = {
+        "environment": environment(device),
+        "recipe": {
+            "model": "ModernCNN",
+            "augmentation": "random affine: +-10 degrees, +-10% shift, 0.9-1.1 zoom",
+            "loss": "cross-entropy, label smoothing 0.1",
+            **{k: getattr(budget, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule", "seed")},
+        },
+        "test_accuracy": history.epochs[-1]["test_accuracy"],
+        "best_epoch_accuracy": max(e["test_accuracy"] for e in history.epochs),
+        "accuracy_per_epoch": [e["test_accuracy"] for e in history.epochs],
+        "train_seconds": history.train_seconds,
+        "target": 0.9965,
+        "reached_target": history.epochs[-1]["test_accuracy"] >= 0.9965,
+    }
+    if checkpoint is not None:
+        path = save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epochs, history=history)
+        result["checkpoint"] = {"path": Path(path).name, "sha256": sha256_of(path)}
+    return result

@@ -1,0 +1,302 @@
+"""Turning a photo or drawing of one digit into an MNIST-style input (chapter 8).
+
+MNIST digits are white ink on black, anti-aliased, scaled so the longer side of the ink fits
+20 pixels (aspect ratio kept), and placed in a 28x28 frame so that their centre of mass is in
+the middle. :func:`prepare_digit` does the same to any image of one digit; :func:`naive_digit`
+is the "just resize to 28x28" shortcut that fails on real photos.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mnist_course.data import normalization_stats
+
+
+class DigitImageError(ValueError):
+    """An image that cannot be turned into one MNIST-style digit, with the reason (chapter 8)."""
+
+
+def to_grayscale(source) -> np.ndarray:
+    """Any image as a float32 array in [0, 1] (0 = black), whatever its type and mode (chapter 8).
+
+    Accepts a PIL image, a path or bytes of an image file, or a 2-D (gray) or 3-D
+    (``H x W x 3`` RGB / ``H x W x 4`` RGBA) array of uint8, uint16, bool or floats in [0, 1].
+    Transparent pixels are laid over a background that contrasts with the opaque ink.
+    """
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        image = _open(source)
+    elif isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, (np.ndarray, torch.Tensor)):
+        return _array_to_gray(np.asarray(source.detach().cpu() if isinstance(source, torch.Tensor) else source))
+    else:
+        raise DigitImageError(
+            f"cannot read a digit from {type(source).__name__}: pass a PIL image, a file path, file bytes, "
+            "or a 2-D/3-D numpy array"
+        )
+    image = ImageOps.exif_transpose(image)  # photos from phones are often stored rotated
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return np.clip(array / top, 0, 1).astype(np.float32)
+    if image.mode == "F":
+        return _array_to_gray(np.asarray(image, dtype=np.float32))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return _array_to_gray(np.asarray(image.convert("RGBA")))
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _open(source) -> Image.Image:
+    name = "the given bytes" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        data = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
+        image = Image.open(data)
+        image.load()
+    except FileNotFoundError:
+        raise DigitImageError(f"no such file: {name}") from None
+    except UnidentifiedImageError:
+        raise DigitImageError(f"{name} is not an image file PIL can read (PNG, JPEG, ...)") from None
+    except OSError as exc:
+        raise DigitImageError(f"{name} could not be read as an image: {exc}") from None
+    return image
+
+
+def _array_to_gray(array: np.ndarray) -> np.ndarray:
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+    if array.dtype.kind not in "uif":
+        raise DigitImageError(f"an image array must hold numbers, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channels first (a torch-style C x H x W tensor)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise DigitImageError(
+            f"an image array must be H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA), got shape {array.shape}"
+        )
+    if min(array.shape[:2]) < 8:
+        raise DigitImageError(f"the image is too small to hold a digit: {array.shape[1]}x{array.shape[0]} pixels")
+    if array.dtype == np.uint8:
+        scaled = array.astype(np.float32) / 255
+    elif array.dtype == np.uint16:
+        scaled = array.astype(np.float32) / 65535
+    elif array.dtype.kind in "ui":
+        scaled = array.astype(np.float32) / max(float(array.max()), 1.0)
+    else:
+        scaled = array.astype(np.float32)
+        if np.nanmin(scaled) < 0 or np.nanmax(scaled) > 1 or np.isnan(scaled).any():
+            raise DigitImageError("a float image array must hold values in [0, 1] (no NaN)")
+    if scaled.ndim == 2:
+        return scaled
+    gray = scaled[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if scaled.shape[-1] == 4:
+        alpha = scaled[..., 3]
+        opaque = alpha > 0.5
+        ink_is_dark = opaque.any() and gray[opaque].mean() < 0.5
+        backdrop = 1.0 if ink_is_dark else 0.0
+        gray = alpha * gray + (1 - alpha) * backdrop
+    return gray.astype(np.float32)
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The threshold that best separates values in [0, 1] into two classes (Otsu, 1979) (chapter 8)."""
+    hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
+    p = hist / max(hist.sum(), 1)
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * (edges[:-1] + edges[1:]) / 2)
+    between = (mu[-1] * omega - mu) ** 2 / np.maximum(omega * (1 - omega), 1e-12)
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def _components(mask: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """Connected ink regions (8-neighbourhood) as ``(area, top, left, bottom, right)``."""
+    seen = np.zeros_like(mask, dtype=bool)
+    found = []
+    h, w = mask.shape
+    for r0, c0 in zip(*np.nonzero(mask), strict=True):
+        if seen[r0, c0]:
+            continue
+        seen[r0, c0] = True
+        queue, area, top, left, bottom, right = deque([(r0, c0)]), 0, r0, c0, r0, c0
+        while queue:
+            r, c = queue.popleft()
+            area += 1
+            top, left, bottom, right = min(top, r), min(left, c), max(bottom, r), max(right, c)
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    rr, cc = r + dr, c + dc
+                    if 0 <= rr < h and 0 <= cc < w and mask[rr, cc] and not seen[rr, cc]:
+                        seen[rr, cc] = True
+                        queue.append((rr, cc))
+        found.append((area, top, left, bottom, right))
+    return sorted(found, reverse=True)
+
+
+def _box_gap(a, b) -> int:
+    """Pixels between two boxes (0 when they touch or overlap)."""
+    dy = max(a[1] - b[3], b[1] - a[3], 0)
+    dx = max(a[2] - b[4], b[2] - a[4], 0)
+    return max(dx, dy)
+
+
+@dataclass
+class PreparedDigit:
+    """An MNIST-style digit: ``tensor`` (1x1x28x28, normalised), ``image`` (28x28 in [0, 1]), and ``steps``."""
+
+    tensor: torch.Tensor
+    image: np.ndarray
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+    dark_background: bool = True
+
+
+def prepare_digit(source, *, mean: float | None = None, std: float | None = None) -> PreparedDigit:
+    """Preprocess a photo or drawing of one digit the way MNIST was made (chapter 8).
+
+    1. grayscale; 2. make the ink white on black (the background is the median of the border);
+    3. remove the background level and faint noise (Otsu threshold) and stretch the contrast;
+    4. crop to the ink's bounding box (small specks ignored); 5. scale the longer side to 20
+    pixels, keeping the aspect ratio (anti-aliased); 6. place in 28x28 with the centre of mass
+    in the middle; 7. normalise like the training data.
+
+    Raises :class:`DigitImageError` for a blank image, for several marks far apart (several
+    digits?), and for unreadable input.
+    """
+    steps = {"grayscale": to_grayscale(source)}
+    gray = steps["grayscale"]
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    dark_background = background < 0.5
+    ink = gray if dark_background else 1.0 - gray
+    ink = np.clip(ink - (background if dark_background else 1.0 - background), 0, 1)
+    steps["white ink on black"] = ink
+    if float(ink.max()) < 0.15:
+        raise DigitImageError("no ink found: the image is blank (or its contrast is far too low)")
+    threshold = max(otsu_threshold(ink[ink > 0.02]) if (ink > 0.02).sum() > 10 else 0.5, 0.1)
+    mask = ink >= threshold
+    cleaned = np.where(ink >= threshold / 2, ink, 0.0)
+    cleaned = np.clip(cleaned / float(np.percentile(cleaned[mask], 95)), 0, 1)
+    steps["cleaned"] = cleaned
+
+    # Find the marks on a grid of at most 96 pixels a side (fast), ignoring specks.
+    factor = max(1, int(np.ceil(max(mask.shape) / 96)))
+    small = mask[: mask.shape[0] // factor * factor, : mask.shape[1] // factor * factor]
+    small = small.reshape(small.shape[0] // factor, factor, small.shape[1] // factor, factor).any(axis=(1, 3))
+    parts = _components(small)
+    if not parts:
+        raise DigitImageError("no ink found: the image is blank (or its contrast is far too low)")
+    significant = [p for p in parts if p[0] >= 0.15 * parts[0][0]]
+    height = max(p[3] - p[1] + 1 for p in significant)
+    groups: list[list] = []
+    for part in significant:  # merge marks close to each other (a "5" has two strokes)
+        near = [g for g in groups if any(_box_gap(part, q) <= 0.35 * height for q in g)]
+        merged = [part] + [q for g in near for q in g]
+        groups = [g for g in groups if g not in near] + [merged]
+    if len(groups) > 1:
+        raise DigitImageError(
+            f"found {len(groups)} separate marks far apart: this looks like several digits. "
+            "Crop the image to a single digit and try again."
+        )
+    top = min(p[1] for p in groups[0]) * factor
+    left = min(p[2] for p in groups[0]) * factor
+    bottom = min((max(p[3] for p in groups[0]) + 1) * factor, mask.shape[0])
+    right = min((max(p[4] for p in groups[0]) + 1) * factor, mask.shape[1])
+    box = cleaned[top:bottom, left:right]
+    rows, cols = np.nonzero(box >= threshold)
+    box = box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    steps["cropped"] = box
+
+    h, w = box.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = np.asarray(Image.fromarray(box.astype(np.float32)).resize(size, Image.Resampling.BOX))
+    resized = np.clip(resized, 0, 1)
+    steps["20x20 box"] = resized
+
+    canvas = np.zeros((28, 28), dtype=np.float32)
+    total = resized.sum()
+    cy = (resized.sum(1) * np.arange(resized.shape[0])).sum() / total
+    cx = (resized.sum(0) * np.arange(resized.shape[1])).sum() / total
+    # MNIST's centres of mass sit at pixel (14, 14) (measured in chapter 8)
+    oy = int(np.clip(round(14.0 - cy), 0, 28 - resized.shape[0]))
+    ox = int(np.clip(round(14.0 - cx), 0, 28 - resized.shape[1]))
+    canvas[oy : oy + resized.shape[0], ox : ox + resized.shape[1]] = resized
+    steps["28x28, centred"] = canvas
+
+    return PreparedDigit(_normalised(canvas, mean, std), canvas, steps, dark_background)
+
+
+def naive_digit(source, *, mean: float | None = None, std: float | None = None) -> torch.Tensor:
+    """The shortcut of seed 002: grayscale, resize to 28x28, normalise — nothing else (chapter 8)."""
+    gray = to_grayscale(source)
+    small = np.asarray(Image.fromarray(gray.astype(np.float32)).resize((28, 28), Image.Resampling.BILINEAR))
+    return _normalised(np.clip(small, 0, 1), mean, std)
+
+
+def _normalised(image: np.ndarray, mean, std) -> torch.Tensor:
+    if mean is None or std is None:
+        mean, std = normalization_stats()
+    return ((torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)) - mean) / std).reshape(1, 1, 28, 28)
+
+
+@torch.no_grad()
+def predict_digit(model: torch.nn.Module, source, *, mean=None, std=None) -> tuple[int, torch.Tensor]:
+    """The predicted digit and the ten class probabilities for one image (chapter 8)."""
+    prepared = source if isinstance(source, PreparedDigit) else prepare_digit(source, mean=mean, std=std)
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    probs = torch.softmax(model(prepared.tensor.to(param.device)), dim=1)[0].cpu()
+    model.train(was_training)
+    return int(probs.argmax()), probs
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` of the files in an ipywidgets ``FileUpload.value``, on ipywidgets 7 and 8 (chapter 8).
+
+    ipywidgets 7 gives ``{name: {"metadata": ..., "content": bytes}}``; ipywidgets 8 gives a tuple of
+    ``{"name": ..., "content": memoryview, ...}``.
+    """
+    if isinstance(value, dict):
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    return [(item["name"], bytes(item["content"])) for item in value]
+
+
+@dataclass
+class Classified:
+    """The outcome for one uploaded or given file: a prediction, or the reason there is none (chapter 8)."""
+
+    name: str
+    digit: int | None = None
+    probabilities: torch.Tensor | None = None
+    prepared: PreparedDigit | None = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.error is not None:
+            return f"{self.name}: {self.error}"
+        top = self.probabilities.topk(3)
+        others = ", ".join(f"{int(d)} {p:.1%}" for p, d in zip(top.values[1:], top.indices[1:], strict=True))
+        return f"{self.name}: {self.digit} ({self.probabilities[self.digit]:.1%}; then {others})"
+
+
+def classify(model: torch.nn.Module, files: list[tuple[str, object]], *, mean=None, std=None) -> list[Classified]:
+    """Prepare and classify each ``(name, image source)``; a bad file gets its error, not an exception (chapter 8)."""
+    results = []
+    for name, source in files:
+        try:
+            prepared = prepare_digit(source, mean=mean, std=std)
+        except DigitImageError as exc:
+            results.append(Classified(name, error=str(exc)))
+            continue
+        digit, probs = predict_digit(model, prepared)
+        results.append(Classified(name, digit, probs, prepared))
+    return results

@@ -1,0 +1,51 @@
+"""mnist_course.bench (the shape of --quick's JSON, not its numbers) and mnist_course.augment."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from mnist_course.__main__ import main
+from mnist_course.augment import AugmentedLoader, random_affine
+from mnist_course.data import TensorLoader
+
+
+def test_random_affine_keeps_shape_and_background():
+    images = torch.full((8, 1, 28, 28), -0.4242)
+    images[:, :, 10:18, 12:16] = 2.8
+    out = random_affine(images, generator=torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and not torch.allclose(out, images)
+    assert torch.allclose(out[:, :, 0, 0], torch.full((8, 1), -0.4242)), "the border stays background"
+    same = random_affine(images, degrees=0, translate=0, scale=(1.0, 1.0))
+    assert torch.allclose(same, images, atol=1e-5)
+
+
+def test_augmented_loader_is_reproducible_and_resumable(tiny_data):
+    train, _ = tiny_data
+    a = AugmentedLoader(TensorLoader(train, 64, shuffle=True, seed=1), seed=2)
+    b = AugmentedLoader(TensorLoader(train, 64, shuffle=True, seed=1), seed=2)
+    assert len(a) == 5
+    assert all(torch.equal(x, y) for (x, _), (y, _) in zip(a, b, strict=True))
+    state = a.state_dict()
+    first = [x for x, _ in a]
+    a.load_state_dict(state)
+    assert all(torch.equal(x, y) for x, y in zip(first, (x for x, _ in a), strict=True))
+
+
+def test_bench_quick_writes_the_expected_json(mnist_root, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--root", str(mnist_root), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    env = result["environment"]
+    assert {"date", "command", "device", "torch", "threads", "python", "platform"} <= set(env)
+    assert result["quick"] is True
+    assert set(result["data_path"]) >= {"dataloader_seconds", "tensor_seconds", "speedup", "batch_size", "images"}
+    assert len(result["time_to_99"]) == 3
+    for run in result["time_to_99"].values():
+        assert {"reached", "seconds", "epochs", "accuracy_per_epoch", "settings"} <= set(run)
+    assert [r["batch_size"] for r in result["scaling_batch_size"]] == [32, 128, 512]
+    assert all(r["seconds"] > 0 for r in result["scaling_fraction"])
+    assert isinstance(result["gpu"], (str, dict))
+    text = capsys.readouterr().out
+    assert "data path (LeNet-5 epoch)" in text and "time to 99%" in text

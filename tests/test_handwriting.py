@@ -1,0 +1,160 @@
+"""mnist_course.handwriting and sample_digits: MNIST-style preprocessing of any digit image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mnist_course.handwriting import (
+    DigitImageError,
+    classify,
+    naive_digit,
+    otsu_threshold,
+    prepare_digit,
+    to_grayscale,
+    uploaded_files,
+)
+from mnist_course.sample_digits import make_samples
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def bar_image(h=120, w=90, dark_ink=True, top=30, left=40, height=50, width=10) -> np.ndarray:
+    """A vertical bar (a "1") on a plain background, uint8 gray."""
+    img = np.full((h, w), 230 if dark_ink else 20, dtype=np.uint8)
+    img[top : top + height, left : left + width] = 20 if dark_ink else 230
+    return img
+
+
+def test_grayscale_accepts_every_kind_of_input(tmp_path):
+    gray = bar_image()
+    rgb = np.stack([gray] * 3, axis=-1)
+    rgba = np.zeros((120, 90, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(gray < 128, 255, 0)  # black ink on a transparent background
+    path = tmp_path / "digit.png"
+    Image.fromarray(rgb).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="JPEG")
+    sixteen = Image.fromarray(gray.astype(np.uint16) * 257)
+    inputs = {
+        "uint8": gray,
+        "RGB array": rgb,
+        "RGBA array": rgba,
+        "path": path,
+        "str path": str(path),
+        "PIL L": Image.fromarray(gray),
+        "PIL RGBA": Image.fromarray(rgba),
+        "16-bit": sixteen,
+        "jpeg bytes": buffer.getvalue(),
+        "float": gray / 255.0,
+        "bool": gray < 128,
+        "tensor CHW": torch.from_numpy(rgb).permute(2, 0, 1),
+    }
+    for name, source in inputs.items():
+        g = to_grayscale(source)
+        assert g.shape == (120, 90) and g.dtype == np.float32 and 0 <= g.min() and g.max() <= 1, name
+        ink, paper = g[50, 44], g[5, 5]
+        assert abs(ink - paper) > 0.5, name
+
+
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_prepare_digit_makes_mnist_layout(dark_ink):
+    prepared = prepare_digit(bar_image(dark_ink=dark_ink), mean=MEAN, std=STD)
+    img = prepared.image
+    assert prepared.tensor.shape == (1, 1, 28, 28) and img.shape == (28, 28)
+    assert prepared.dark_background == (not dark_ink)
+    assert img[0].max() == 0 and img[:, 0].max() == 0, "white ink on black"
+    rows, cols = np.nonzero(img > 0.1)
+    assert rows.max() - rows.min() + 1 == 20, "the longer side of the ink is 20 pixels"
+    assert cols.max() - cols.min() + 1 <= 6, "aspect ratio kept (a 5:1 bar stays thin)"
+    cy = (img.sum(1) * np.arange(28)).sum() / img.sum()
+    cx = (img.sum(0) * np.arange(28)).sum() / img.sum()
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5, "centre of mass at pixel (14, 14), as in MNIST"
+    assert torch.allclose(prepared.tensor[0, 0], (torch.from_numpy(img) - MEAN) / STD)
+    assert list(prepared.steps) == [
+        "grayscale",
+        "white ink on black",
+        "cleaned",
+        "cropped",
+        "20x20 box",
+        "28x28, centred",
+    ]
+
+
+def test_naive_digit_only_resizes():
+    t = naive_digit(bar_image(), mean=MEAN, std=STD)
+    assert t.shape == (1, 1, 28, 28)
+    assert (t * STD + MEAN)[0, 0, 0, 0] > 0.8, "dark ink on light stays light background"
+
+
+def test_bad_inputs_get_clear_errors(tmp_path):
+    blank = np.full((100, 100), 200, dtype=np.uint8)
+    with pytest.raises(DigitImageError, match="no ink found"):
+        prepare_digit(blank)
+    noisy_blank = (np.random.default_rng(0).normal(0.8, 0.01, (100, 100))).clip(0, 1).astype(np.float32)
+    with pytest.raises(DigitImageError, match="no ink found"):
+        prepare_digit(noisy_blank)
+    two = np.full((100, 300), 230, dtype=np.uint8)
+    two[20:80, 30:40] = 10
+    two[20:80, 250:260] = 10
+    with pytest.raises(DigitImageError, match="2 separate marks far apart.*several digits"):
+        prepare_digit(two)
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(DigitImageError, match="not an image file PIL can read"):
+        prepare_digit(tmp_path / "notes.png")
+    with pytest.raises(DigitImageError, match="no such file"):
+        prepare_digit(tmp_path / "missing.png")
+    for bad, message in [
+        (np.array(["a", "b"]), "must hold numbers"),
+        (np.zeros((2, 3, 4, 5)), "must be H x W"),
+        (np.zeros(100), "must be H x W"),
+        (np.zeros((4, 4)), "too small"),
+        (np.full((20, 20), 3.0), r"values in \[0, 1\]"),
+        ({"image": 1}, "cannot read a digit"),
+    ]:
+        with pytest.raises(DigitImageError, match=message):
+            prepare_digit(bad)
+
+
+def test_a_digit_in_two_strokes_is_one_digit():
+    five = np.full((120, 100), 230, dtype=np.uint8)
+    five[20:26, 30:70] = 10  # the top bar of a 5, a small gap away from the body
+    five[30:90, 30:36] = 10
+    five[60:66, 30:70] = 10
+    prepare_digit(five, mean=MEAN, std=STD)
+
+
+def test_otsu_separates_two_levels():
+    values = np.concatenate([np.full(500, 0.1), np.full(300, 0.8)])
+    assert 0.1 < otsu_threshold(values) <= 0.8
+
+
+def test_samples_are_reproducible_varied_and_preparable():
+    a, b = make_samples(2, seed=4), make_samples(2, seed=4)
+    assert [s.label for s in a] == list(range(10)) * 2
+    assert all(np.array_equal(np.asarray(x.image), np.asarray(y.image)) for x, y in zip(a, b, strict=True))
+    assert len({s.image.size for s in a}) > 10 and len({s.image.mode for s in make_samples(6)}) >= 3
+    for s in a:
+        assert prepare_digit(s.image, mean=MEAN, std=STD).image.max() > 0.5
+
+
+def test_uploaded_files_reads_ipywidgets_7_and_8_values():
+    v7 = {"a.png": {"metadata": {"name": "a.png", "type": "image/png", "size": 3}, "content": b"abc"}}
+    v8 = ({"name": "a.png", "type": "image/png", "size": 3, "content": memoryview(b"abc"), "last_modified": 0},)
+    assert uploaded_files(v7) == uploaded_files(v8) == [("a.png", b"abc")]
+    assert uploaded_files(()) == uploaded_files({}) == []
+
+
+def test_classify_reports_errors_per_file():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    buffer = io.BytesIO()
+    Image.fromarray(bar_image()).save(buffer, format="PNG")
+    results = classify(model, [("good.png", buffer.getvalue()), ("bad.png", b"junk")], mean=MEAN, std=STD)
+    assert results[0].error is None and 0 <= results[0].digit <= 9
+    assert torch.isclose(results[0].probabilities.sum(), torch.tensor(1.0))
+    assert "good.png: " in str(results[0]) and "then" in str(results[0])
+    assert results[1].digit is None and "not an image file" in str(results[1])
