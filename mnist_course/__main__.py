@@ -204,6 +204,27 @@ def cmd_predict(args) -> int:
     return 1 if any(r.error for r in results) else 0
 
 
+def cmd_bench(args) -> None:
+    from mnist_course.bench import record, run, summary, write_json
+
+    def log(message):
+        print(message, flush=True)
+
+    if args.record:
+        result = record(args.epochs, device=args.device, root=args.root, checkpoint=args.checkpoint, log=log)
+        reached = "reached" if result["reached_target"] else "not reached"
+        print(
+            f"final test accuracy {result['test_accuracy']:.2%} after {result['train_seconds']:.0f} s of training "
+            f"(target 99.65%: {reached})"
+        )
+    else:
+        result = run(quick=args.quick, device=args.device, root=args.root, log=log)
+        print()
+        print(summary(result))
+    if args.out:
+        print(f"results: {write_json(result, args.out)}")
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "models": cmd_models,

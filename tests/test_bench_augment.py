@@ -49,3 +49,15 @@ def test_bench_quick_writes_the_expected_json(mnist_root, tmp_path, capsys):
     assert isinstance(result["gpu"], (str, dict))
     text = capsys.readouterr().out
     assert "data path (LeNet-5 epoch)" in text and "time to 99%" in text
+
+
+def test_record_recipe_runs_and_reports(mnist_root, tmp_path):
+    from mnist_course.bench import record
+    from mnist_course.data import sha256_of
+
+    ck = tmp_path / "record.ckpt"
+    result = record(1, root=mnist_root, checkpoint=ck, limit=256, log=lambda m: None)
+    assert result["training_images"] == 256 and result["recipe"]["model"] == "ModernCNN"
+    assert len(result["accuracy_per_epoch"]) == 1 and result["reached_target"] is False
+    assert result["checkpoint"]["sha256"] == sha256_of(ck)
+    json.dumps(result)
