@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "book" / "vendor"
 
+FONT_DIRS = ("@jupyter-widgets/html-manager/dist/", "@jupyter-widgets/")
+
 #: npm package -> (integrity of its tarball, {member prefix in the tarball: destination in VENDOR}).
 ASSETS = {
     "requirejs@2.3.8": (
@@ -37,10 +39,11 @@ ASSETS = {
         {
             "package/dist/embed-amd.js": "@jupyter-widgets/html-manager/dist/embed-amd.js",
             # icon fonts the bundle requests next to its AMD module location (see WIDGETS_SETUP)
-            "package/dist/*.woff*": "@jupyter-widgets/html-manager/dist/",
-            "package/dist/*.ttf": "@jupyter-widgets/html-manager/dist/",
-            "package/dist/*.eot": "@jupyter-widgets/html-manager/dist/",
-            "package/dist/*.svg": "@jupyter-widgets/html-manager/dist/",
+            # (the controls module, e.g. FileUpload's icon, asks for them next to @jupyter-widgets/controls)
+            "package/dist/*.woff*": FONT_DIRS,
+            "package/dist/*.ttf": FONT_DIRS,
+            "package/dist/*.eot": FONT_DIRS,
+            "package/dist/*.svg": FONT_DIRS,
         },
     ),
     "mathjax@3.2.2": (
@@ -74,16 +77,18 @@ document.addEventListener("DOMContentLoaded", function () {
 """
 
 
-def _destination(name: str, members: dict[str, str]) -> str | None:
-    """Where a tarball member goes: exact names map to a file, ``prefix/*`` patterns to a folder."""
-    for pattern, dest in members.items():
-        if "*" not in pattern:
-            if name == pattern:
-                return dest
-        elif fnmatch.fnmatch(name, pattern):
-            base = pattern[: pattern.index("*")]
-            return dest + name[len(base) :]
-    return None
+def _destinations(name: str, members: dict[str, str | tuple[str, ...]]) -> list[str]:
+    """Where a tarball member goes: exact names map to files, ``prefix/*`` patterns to folders."""
+    found = []
+    for pattern, dests in members.items():
+        for dest in (dests,) if isinstance(dests, str) else dests:
+            if "*" not in pattern:
+                if name == pattern:
+                    found.append(dest)
+            elif fnmatch.fnmatch(name, pattern):
+                base = pattern[: pattern.index("*")]
+                found.append(dest + name[len(base) :])
+    return found
 
 
 def _integrity(path: Path) -> str:
@@ -92,7 +97,7 @@ def _integrity(path: Path) -> str:
 
 def vendor(force: bool = False) -> None:
     """Fetch and unpack the pinned assets unless ``book/vendor`` already holds exactly them."""
-    wanted = {spec: integrity for spec, (integrity, _) in ASSETS.items()}
+    wanted = {spec: [integrity, repr(members)] for spec, (integrity, members) in ASSETS.items()}
     if not force and STAMP.exists() and json.loads(STAMP.read_text()) == wanted:
         print(f"vendored assets up to date in {VENDOR.relative_to(ROOT)}")
         return
@@ -115,8 +120,7 @@ def vendor(force: bool = False) -> None:
                 sys.exit(f"{spec}: tarball integrity {got} does not match the pinned {integrity}")
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():
-                    dest = _destination(member.name, members) if member.isfile() else None
-                    if dest is not None:
+                    for dest in _destinations(member.name, members) if member.isfile() else []:
                         target = staging / dest
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(tar.extractfile(member).read())

@@ -77,6 +77,43 @@ def epoch_seconds(model_factory, loader, device, seed: int = 0) -> float:
     return history.epochs[0]["seconds"]
 
 
+def train_epochs(
+    model,
+    loader,
+    test,
+    optimizer,
+    scheduler,
+    epochs,
+    device,
+    *,
+    target=None,
+    log=None,
+    loss_fn=nn.functional.cross_entropy,
+) -> History:
+    """Train epoch by epoch (scheduler stepped per batch); stop once test accuracy reaches ``target`` (chapter 10)."""
+    history = History()
+    for epoch in range(1, epochs + 1):
+        fit(
+            model,
+            loader,
+            test,
+            optimizer=optimizer,
+            epochs=epoch,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            device=device,
+            progress=False,
+            history=history,
+            loss_fn=loss_fn,
+        )
+        accuracy = history.epochs[-1]["test_accuracy"]
+        if log is not None:
+            log(f"epoch {epoch}/{epochs}: test accuracy {accuracy:.2%} ({history.train_seconds:.0f} s so far)")
+        if target is not None and accuracy >= target:
+            break
+    return history
+
+
 def time_to_accuracy(recipe: dict, test: TensorData, device, *, target: float = 0.99, root=None, limit=None) -> dict:
     """Train ``recipe`` epoch by epoch until test accuracy first reaches ``target`` (chapter 10).
 
@@ -91,22 +128,7 @@ def time_to_accuracy(recipe: dict, test: TensorData, device, *, target: float = 
     model = recipe["model"]().to(device)
     loader = _loader(recipe["data"], train, budget.batch_size, budget.seed, recipe["normalize"], root, limit)
     optimizer, scheduler = make_optimizer(model, budget, len(loader))
-    history = History()
-    for epoch in range(1, budget.epochs + 1):
-        fit(
-            model,
-            loader,
-            test_data,
-            optimizer=optimizer,
-            epochs=epoch,
-            scheduler=scheduler,
-            scheduler_interval="batch",
-            device=device,
-            progress=False,
-            history=history,
-        )
-        if history.epochs[-1]["test_accuracy"] >= target:
-            break
+    history = train_epochs(model, loader, test_data, optimizer, scheduler, budget.epochs, device, target=target)
     return {
         "reached": history.epochs[-1]["test_accuracy"] >= target,
         "seconds": history.train_seconds,
@@ -331,23 +353,17 @@ def record(epochs: int = 15, *, device=None, root=None, checkpoint=None, limit=N
         scale=(0.9, 1.1),
     )
     optimizer, scheduler = make_optimizer(model, budget, len(loader))
-    history = History()
-    for epoch in range(1, epochs + 1):
-        fit(
-            model,
-            loader,
-            test,
-            optimizer=optimizer,
-            epochs=epoch,
-            scheduler=scheduler,
-            scheduler_interval="batch",
-            device=device,
-            progress=False,
-            history=history,
-            loss_fn=lambda out, y: nn.functional.cross_entropy(out, y, label_smoothing=0.1),
-        )
-        e = history.epochs[-1]
-        log(f"epoch {epoch}/{epochs}: test accuracy {e['test_accuracy']:.2%} ({history.train_seconds:.0f} s so far)")
+    history = train_epochs(
+        model,
+        loader,
+        test,
+        optimizer,
+        scheduler,
+        epochs,
+        device,
+        log=log,
+        loss_fn=lambda out, y: nn.functional.cross_entropy(out, y, label_smoothing=0.1),
+    )
     result = {
         "environment": environment(device),
         "recipe": {

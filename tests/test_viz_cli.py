@@ -201,3 +201,30 @@ def test_cli_as_a_module_process(mnist_root):
     run = subprocess.run([sys.executable, "-m", "mnist_course", "models"], capture_output=True, text=True)
     assert run.returncode == 0 and "modern-cnn" in run.stdout
     json.dumps(run.stdout)
+
+
+def test_cli_predict_on_generated_sample_pngs(mnist_root, tmp_path, capsys):
+    from mnist_course.sample_digits import make_samples
+
+    root = tmp_path / "root"
+    (root / "MNIST" / "raw").mkdir(parents=True)
+    for f in (mnist_root / "MNIST" / "raw").iterdir():
+        (root / "MNIST" / "raw" / f.name).symlink_to(f)
+    pngs = []
+    for sample in make_samples(1, seed=0)[:3]:
+        path = tmp_path / f"digit_{sample.label}.png"
+        sample.image.save(path)
+        pngs.append(str(path))
+    (tmp_path / "notes.png").write_text("not an image")
+
+    # no --checkpoint: a LeNet-5 is trained once and cached in the data root
+    assert main(["predict", *pngs, "--root", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()[-3:]
+    assert [line.split(":")[0] for line in out] == pngs
+    assert all(line.split(": ")[1][0].isdigit() and "then" in line for line in out)
+    assert (root / "checkpoints" / "lenet5.ckpt").exists()
+
+    ck = root / "checkpoints" / "lenet5.ckpt"
+    assert main(["predict", pngs[0], str(tmp_path / "notes.png"), "--checkpoint", str(ck), "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "notes.png: " in out and "not an image file" in out
