@@ -83,12 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_fetch(args) -> None:
+    """`fetch`: put verified MNIST files in place and say where they came from (chapter 1)."""
     from mnist_course.data import ensure_mnist
 
     print(ensure_mnist(args.root, repair=args.repair))
 
 
 def cmd_models(args) -> None:
+    """`models`: list the registry with parameter counts (chapter 6)."""
     from mnist_course.models import model_table
 
     rows = model_table()
@@ -99,6 +101,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_train(args) -> None:
+    """`train`: train a registry model on the in-memory data, with optional checkpoint/resume (chapters 4, 7)."""
     from mnist_course.checkpoint import read_checkpoint
     from mnist_course.compare import Budget, make_optimizer
     from mnist_course.data import TensorLoader, load_tensors
@@ -161,6 +164,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    """`evaluate`: test loss and accuracy of a checkpoint (chapter 7)."""
     from mnist_course.checkpoint import load_checkpoint, read_checkpoint
     from mnist_course.data import load_tensors
     from mnist_course.evaluate import evaluate
@@ -189,6 +193,7 @@ def _default_model(root) -> str:
 
 
 def cmd_predict(args) -> int:
+    """`predict`: classify images of single digits, MNIST-style preprocessing first (chapter 8)."""
     from mnist_course.checkpoint import load_checkpoint, read_checkpoint
     from mnist_course.data import ensure_mnist, normalization_stats
     from mnist_course.handwriting import classify
@@ -205,6 +210,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> None:
+    """`bench`: speed measurements, or with --record the best-accuracy recipe (chapter 10)."""
     from mnist_course.bench import record, run, summary, write_json
 
     def log(message):

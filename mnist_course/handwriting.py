@@ -150,7 +150,7 @@ def _box_gap(a, b) -> int:
 
 @dataclass
 class PreparedDigit:
-    """An MNIST-style digit: ``tensor`` (1x1x28x28, normalised), ``image`` (28x28 in [0, 1]), and ``steps``."""
+    """An MNIST-style digit: ``tensor`` (1x1x28x28, normalised), ``image`` (28x28), ``steps`` (chapter 8)."""
 
     tensor: torch.Tensor
     image: np.ndarray
