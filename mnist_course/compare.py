@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mnist_course.data import TensorData, TensorLoader
@@ -25,8 +26,10 @@ from mnist_course.train import History, fit, pick_device, seed_everything
 class Budget:
     """The training recipe shared by every model in a comparison (chapter 5).
 
-    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov); ``schedule`` is
-    ``"onecycle"`` (warm up to ``lr``, then anneal, stepped per batch) or ``"constant"``.
+    ``optimizer`` is ``"adam"`` (betas 0.9 and ``beta2``) or ``"sgd"`` (momentum 0.9, Nesterov);
+    ``schedule`` is ``"onecycle"`` (warm up to ``lr`` over the first ``warmup`` fraction of the
+    steps, then anneal the ``"cos"`` or ``"linear"`` way, stepped per batch) or ``"constant"``.
+    ``label_smoothing`` > 0 softens the cross-entropy targets (chapter 10).
     """
 
     epochs: int = 3
@@ -35,33 +38,60 @@ class Budget:
     optimizer: str = "adam"
     schedule: str = "onecycle"
     seed: int = 0
+    warmup: float = 0.3
+    anneal: str = "cos"
+    beta2: float = 0.999
+    label_smoothing: float = 0.0
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("onecycle", "constant"):
             raise ValueError(f"schedule must be 'onecycle' or 'constant', got {self.schedule!r}")
+        if self.anneal not in ("cos", "linear"):
+            raise ValueError(f"anneal must be 'cos' or 'linear', got {self.anneal!r}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {self}")
+        if not (0 < self.warmup < 1 and 0 <= self.beta2 < 1 and 0 <= self.label_smoothing < 1):
+            raise ValueError(f"warmup must be in (0, 1), beta2 and label_smoothing in [0, 1), got {self}")
 
     def with_(self, **changes) -> Budget:
         """A copy with some fields changed, e.g. ``budget.with_(optimizer="sgd", lr=0.05)``."""
         return replace(self, **changes)
 
+    def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy with this budget's label smoothing (chapters 5 and 10)."""
+        return F.cross_entropy(output, target, label_smoothing=self.label_smoothing)
 
-def make_optimizer(model: nn.Module, budget: Budget, steps_per_epoch: int):
+
+def make_optimizer(model: nn.Module, budget: Budget, steps_per_epoch: int, *, fused: bool = False):
     """The optimizer and scheduler a :class:`Budget` describes, for ``model`` (chapter 5).
 
-    Returns ``(optimizer, scheduler or None)``; the scheduler steps once per batch.
+    Returns ``(optimizer, scheduler or None)``; the scheduler steps once per batch. ``fused``
+    asks for the single-kernel optimizer step (chapter 10); a torch too old for it on this
+    device silently gets the usual one.
     """
     if budget.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        cls, kwargs = torch.optim.Adam, {"lr": budget.lr, "betas": (0.9, budget.beta2)}
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=budget.lr, momentum=0.9, nesterov=True)
+        cls, kwargs = torch.optim.SGD, {"lr": budget.lr, "momentum": 0.9, "nesterov": True}
+    optimizer = None
+    if fused:
+        try:
+            optimizer = cls(model.parameters(), fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # fused needs torch >= 2.4 on CPU
+            optimizer = None
+    if optimizer is None:
+        optimizer = cls(model.parameters(), **kwargs)
     scheduler = None
     if budget.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=budget.lr, epochs=budget.epochs, steps_per_epoch=steps_per_epoch
+            optimizer,
+            max_lr=budget.lr,
+            epochs=budget.epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=budget.warmup,
+            anneal_strategy=budget.anneal,
         )
     return optimizer, scheduler
 
@@ -129,6 +159,7 @@ def train_under_budget(
         epochs=budget.epochs,
         scheduler=scheduler,
         scheduler_interval="batch",
+        loss_fn=budget.loss_fn,
         device=device,
         progress=progress,
     )

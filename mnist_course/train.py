@@ -11,6 +11,7 @@ import os
 import platform
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,23 @@ def describe_device(device: str | torch.device) -> str:
         return f"Apple MPS GPU on {platform.machine()} (torch {torch.__version__})"
     cpu = platform.processor() or platform.machine()
     return f"CPU: {cpu}, {torch.get_num_threads()} threads of {os.cpu_count()} cores (torch {torch.__version__})"
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively, so bf16 autocast can pay off (chapter 10).
+
+    CUDA: what ``torch.cuda.is_bf16_supported()`` says. CPU: whether oneDNN finds bf16
+    instructions (AVX512-BF16 or AMX); without them bf16 is emulated and slower than float32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # an older or differently built torch: assume not
+            return False
+    return False
 
 
 def seed_everything(seed: int) -> None:
@@ -103,6 +121,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     history: History | None = None,
+    autocast: torch.dtype | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and evaluate after each (chapter 4).
 
@@ -113,7 +132,9 @@ def fit(
     accuracy. With ``checkpoint`` a checkpoint is saved after every epoch; with ``resume``
     training continues from it (``epochs`` counts the epochs already done). ``history``
     continues an earlier run's record in place (``epochs`` then counts its epochs too). A
-    non-finite loss raises ``FloatingPointError`` naming the epoch and batch.
+    non-finite loss raises ``FloatingPointError`` naming the epoch and batch. ``autocast``
+    (e.g. ``torch.bfloat16``) runs the forward pass and loss in mixed precision (chapter 10);
+    the weights and the optimizer stay in float32.
     """
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
@@ -137,8 +158,9 @@ def fit(
         for batch, (x, y) in enumerate(bar, 1):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = loss_fn(out, y)
+            with torch.autocast(device.type, dtype=autocast) if autocast is not None else nullcontext():
+                out = model(x)
+                loss = loss_fn(out, y)
             value = loss.item()
             if not np.isfinite(value):
                 raise FloatingPointError(

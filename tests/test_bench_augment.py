@@ -41,9 +41,17 @@ def test_bench_quick_writes_the_expected_json(mnist_root, tmp_path, capsys):
     assert {"date", "command", "device", "torch", "threads", "python", "platform"} <= set(env)
     assert result["quick"] is True
     assert set(result["data_path"]) >= {"dataloader_seconds", "tensor_seconds", "speedup", "batch_size", "images"}
-    assert len(result["time_to_99"]) == 3
-    for run in result["time_to_99"].values():
-        assert {"reached", "seconds", "epochs", "accuracy_per_epoch", "settings"} <= set(run)
+    assert len(result["time_to_99"]) == 4
+    for race in result["time_to_99"].values():
+        assert {"settings", "seeds", "reached", "median_seconds", "runs"} <= set(race)
+        assert race["seeds"] == [0] and len(race["runs"]) == 1
+        for run in race["runs"]:
+            assert {"seed", "reached", "seconds", "epochs", "accuracy_per_epoch"} <= set(run)
+    fast = result["time_to_99"]["book's fast recipe (LeNet-5)"]["settings"]
+    assert fast["batch_size"] == 64 and fast["label_smoothing"] == 0.1 and fast["channels_last"] is True
+    assert fast["precision"] in ("bf16 autocast", "float32")
+    assert [r["levers"] for r in result["speed_levers"]][0] == "float32, in-memory tensors"
+    assert result["speed_levers"][0]["speedup"] == 1.0
     assert [r["batch_size"] for r in result["scaling_batch_size"]] == [32, 128, 512]
     assert all(r["seconds"] > 0 for r in result["scaling_fraction"])
     assert isinstance(result["gpu"], (str, dict))
