@@ -16,6 +16,7 @@ import platform
 import statistics
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -260,6 +261,63 @@ def speed_levers(train: TensorData, device, repeats: int, *, compile: bool = Fal
     return rows
 
 
+@contextmanager
+def _quiet_stderr():
+    """Send the process's own stderr (file descriptor 2) to /dev/null for a moment.
+
+    Some torch builds' profiler backend (kineto) writes status lines such as ``profiler_start``
+    straight to descriptor 2, bypassing Python; in a notebook they would show up as errors.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def profile_steps(step: Callable[[], object], device, *, steps: int = 10, warmup: int = 2):
+    """Run ``step`` ``warmup`` times, then ``steps`` times under ``torch.profiler`` (chapter 10).
+
+    Returns the per-operation averages (``prof.key_averages()``): call ``.table(sort_by=
+    "self_cpu_time_total")`` on it. On CUDA the GPU kernels are recorded too.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(warmup):
+        step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.device(device).type == "cuda" else [])
+    with _quiet_stderr():
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                step()
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize(device)
+        return prof.key_averages()
+
+
+def step_profile(train: TensorData, device, batch_size: int = 128) -> list[dict]:
+    """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 10)."""
+    seed_everything(0)
+    model = LeNet5().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = iter(TensorLoader(train, batch_size, shuffle=True, seed=0))
+
+    def step():
+        x, y = next(batches)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    ops = [e for e in profile_steps(step, device) if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in ops)
+    ranked = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [{"op": e.key, "self_cpu_share": e.self_cpu_time_total / total, "calls": e.count} for e in ranked[:8]]
+
+
 def environment(device) -> dict:
     """Hardware, versions and settings of this run (chapter 10)."""
     return {
@@ -348,6 +406,11 @@ def run(quick: bool = False, device=None, root=None, log=print) -> dict:
             lambda part=part: epoch_seconds(LeNet5, TensorLoader(part, 128, shuffle=True, seed=0), device), repeats
         )
         out["scaling_fraction"].append({"fraction": f, "images": len(part), "seconds": seconds})
+    out["step_profile"] = step_profile(subset, device)
+    log(
+        "profile of one LeNet-5 step (batch 128): "
+        + ", ".join(f"{r['op']} {r['self_cpu_share']:.0%}" for r in out["step_profile"][:4])
+    )
     log(f"speed levers: one LeNet-5 epoch of {len(subset):,} images, batch 64")
     out["speed_levers"] = speed_levers(subset, device, repeats, compile=device.type == "cuda" and not quick, log=log)
     if device.type == "cpu":
@@ -391,6 +454,11 @@ def summary(result: dict) -> str:
     speedup = result["time_to_99_speedup"]
     lines.append(f"time-to-99% speed-up, book vs seed recipe (medians): {f'{speedup:.1f}x' if speedup else 'n/a'}")
     lines.append(f"fastest to 99%: {result['fastest_to_99'] or 'none reached'}")
+    if "step_profile" in result:
+        lines.append(
+            "one LeNet-5 step, CPU time: "
+            + ", ".join(f"{r['op']} {r['self_cpu_share']:.0%}" for r in result["step_profile"][:4])
+        )
     lines.append(
         "speed levers -> s/epoch: "
         + ", ".join(

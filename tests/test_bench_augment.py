@@ -52,6 +52,8 @@ def test_bench_quick_writes_the_expected_json(mnist_root, tmp_path, capsys):
     assert fast["precision"] in ("bf16 autocast", "float32")
     assert [r["levers"] for r in result["speed_levers"]][0] == "float32, in-memory tensors"
     assert result["speed_levers"][0]["speedup"] == 1.0
+    shares = [r["self_cpu_share"] for r in result["step_profile"]]
+    assert len(shares) == 8 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1
     assert [r["batch_size"] for r in result["scaling_batch_size"]] == [32, 128, 512]
     assert all(r["seconds"] > 0 for r in result["scaling_fraction"])
     assert isinstance(result["gpu"], (str, dict))
