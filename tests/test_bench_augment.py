@@ -71,3 +71,50 @@ def test_record_recipe_runs_and_reports(mnist_root, tmp_path):
     assert len(result["accuracy_per_epoch"]) == 1 and result["reached_target"] is False
     assert result["checkpoint"]["sha256"] == sha256_of(ck)
     json.dumps(result)
+
+
+def test_race_takes_the_median_over_seeds_counting_misses_as_infinite(monkeypatch):
+    from mnist_course import bench
+
+    outcomes = {}
+
+    def fake(recipe, test, device, *, seed, **kwargs):
+        reached, seconds = outcomes[seed]
+        return {
+            "seed": seed,
+            "reached": reached,
+            "seconds": seconds,
+            "epochs": 1,
+            "accuracy_per_epoch": [0.99],
+            "settings": {"model": "LeNet5"},
+        }
+
+    monkeypatch.setattr(bench, "time_to_accuracy", fake)
+    outcomes.update({0: (True, 3.0), 1: (True, 5.0), 2: (False, 4.0)})
+    result = bench.race({}, None, "cpu", (0, 1, 2))
+    assert result["median_seconds"] == 5.0 and result["reached"] == 2 and result["seeds"] == [0, 1, 2]
+    assert "settings" in result and all("settings" not in run for run in result["runs"])
+    outcomes.update({1: (False, 5.0)})
+    assert bench.race({}, None, "cpu", (0, 1, 2))["median_seconds"] is None
+
+
+def test_apply_speed_uses_bf16_only_where_native(monkeypatch):
+    from mnist_course import bench
+    from mnist_course.models import LeNet5
+
+    model, autocast = bench.apply_speed(LeNet5(), "cpu", channels_last=True, bf16=True)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(bench, "native_bf16", lambda device: False)
+    assert bench.apply_speed(LeNet5(), "cpu", bf16=True)[1] is None
+    monkeypatch.setattr(bench, "native_bf16", lambda device: True)
+    assert bench.apply_speed(LeNet5(), "cpu", bf16=True)[1] is torch.bfloat16
+    assert bench.apply_speed(LeNet5(), "cpu")[1] is None
+
+
+def test_profile_steps_keeps_the_backend_quiet(capfd):
+    from mnist_course.bench import profile_steps
+
+    x = torch.randn(64, 64)
+    ops = profile_steps(lambda: (x @ x).relu(), "cpu", steps=3, warmup=1)
+    assert any("mm" in e.key for e in ops)
+    assert capfd.readouterr().err == "", "nothing reaches the process's stderr"

@@ -13,7 +13,19 @@ from mnist_course.table import html_table, text_table
 def test_budget_validates_and_copies():
     b = Budget(epochs=2)
     assert b.with_(optimizer="sgd").optimizer == "sgd" and b.optimizer == "adam"
-    for bad in ({"optimizer": "rmsprop"}, {"schedule": "cosine"}, {"epochs": 0}, {"lr": 0}):
+    bads = (
+        {"optimizer": "rmsprop"},
+        {"schedule": "cosine"},
+        {"epochs": 0},
+        {"lr": 0},
+        {"anneal": "step"},
+        {"warmup": 0},
+        {"warmup": 1},
+        {"beta2": 1},
+        {"label_smoothing": 1.0},
+        {"label_smoothing": -0.1},
+    )
+    for bad in bads:
         with pytest.raises(ValueError):
             Budget(**bad)
 
@@ -24,6 +36,38 @@ def test_make_optimizer_follows_the_budget():
     assert isinstance(opt, torch.optim.Adam) and sched.total_steps == 20
     opt, sched = make_optimizer(model, Budget(optimizer="sgd", schedule="constant", lr=0.05), 10)
     assert isinstance(opt, torch.optim.SGD) and sched is None and opt.param_groups[0]["momentum"] == 0.9
+    fast = Budget(epochs=1, lr=5e-3, warmup=0.2, anneal="linear", beta2=0.99)
+    opt, sched = make_optimizer(model, fast, 20, fused=True)
+    assert opt.param_groups[0]["betas"][1] == 0.99 and opt.defaults["fused"] is True  # beta1 cycles
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs.index(max(lrs)) == 3 and max(lrs) == pytest.approx(5e-3), "the peak after 20% of the 20 steps"
+    falls = [a - b for a, b in zip(lrs[3:], lrs[4:], strict=False)]
+    assert falls == pytest.approx([falls[0]] * len(falls)), "a linear anneal falls by equal steps"
+
+
+def test_make_optimizer_falls_back_when_fused_is_unavailable(monkeypatch):
+    real = torch.optim.Adam.__init__
+
+    def old_torch(self, params, *args, fused=None, **kwargs):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        real(self, params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "__init__", old_torch)
+    opt, _ = make_optimizer(create_model("lenet"), Budget(), 10, fused=True)
+    assert isinstance(opt, torch.optim.Adam) and not opt.defaults.get("fused")
+
+
+def test_budget_loss_applies_label_smoothing():
+    out, y = torch.randn(8, 10), torch.randint(0, 10, (8,))
+    assert torch.equal(Budget().loss_fn(out, y), torch.nn.functional.cross_entropy(out, y))
+    smooth = Budget(label_smoothing=0.1).loss_fn(out, y)
+    assert torch.equal(smooth, torch.nn.functional.cross_entropy(out, y, label_smoothing=0.1))
+    assert not torch.equal(smooth, Budget().loss_fn(out, y))
 
 
 def test_train_under_budget_is_reproducible_and_measured(tiny_data):

@@ -14,7 +14,7 @@ from mnist_course.checkpoint import load_checkpoint, read_checkpoint, save_check
 from mnist_course.data import TensorData, TensorLoader
 from mnist_course.evaluate import confusion_matrix, evaluate, most_confused, per_class_accuracy, predict
 from mnist_course.models import create_model
-from mnist_course.train import History, describe_device, fit, pick_device, seed_everything
+from mnist_course.train import History, describe_device, fit, native_bf16, pick_device, seed_everything
 
 
 def test_pick_device_on_this_machine():
@@ -54,6 +54,24 @@ def test_fit_learns_and_records_history_with_tensor_loader(tiny_data):
     assert history.epochs[-1]["train_loss"] < history.epochs[0]["train_loss"]
     assert history.train_seconds > 0
     assert History.from_dict(history.to_dict()) == history
+
+
+def test_fit_with_bf16_autocast_keeps_float32_weights(tiny_data, monkeypatch):
+    train, test = tiny_data
+    seed_everything(0)
+    model = create_model("lenet").to(memory_format=torch.channels_last)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(out.dtype) if module.training else None)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    history = fit(
+        model, TensorLoader(train, 32), test, optimizer=opt, epochs=2, progress=False, autocast=torch.bfloat16
+    )
+    assert set(seen) == {torch.bfloat16}, "the training forward passes ran in bf16"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history.epochs[-1]["test_accuracy"] > 0.5
+    assert isinstance(native_bf16("cpu"), bool) and native_bf16("meta") is False
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert native_bf16("cuda") is False
 
 
 def test_fit_continues_a_given_history(tiny_data):
