@@ -527,17 +527,7 @@ def record(epochs: int = 15, *, device=None, root=None, checkpoint=None, limit=N
         scale=(0.9, 1.1),
     )
     optimizer, scheduler = make_optimizer(model, budget, len(loader))
-    history = train_epochs(
-        model,
-        loader,
-        test,
-        optimizer,
-        scheduler,
-        epochs,
-        device,
-        log=log,
-        loss_fn=budget.loss_fn,
-    )
+    history = train_epochs(model, loader, test, optimizer, scheduler, epochs, device, log=log, loss_fn=budget.loss_fn)
     result = {
         "environment": environment(device),
         "recipe": {
