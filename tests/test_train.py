@@ -72,6 +72,9 @@ def test_fit_with_bf16_autocast_keeps_float32_weights(tiny_data, monkeypatch):
     assert isinstance(native_bf16("cpu"), bool) and native_bf16("meta") is False
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert native_bf16("cuda") is False
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert native_bf16("cuda") is False, "emulated bf16 (e.g. on a T4) does not count"
 
 
 def test_fit_continues_a_given_history(tiny_data):
