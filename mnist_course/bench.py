@@ -161,20 +161,39 @@ def train_epochs(
     return history
 
 
-def time_to_accuracy(
-    recipe: dict, test: TensorData, device, *, seed: int | None = None, target: float = 0.99, root=None, limit=None
-) -> dict:
-    """Train ``recipe`` epoch by epoch until test accuracy first reaches ``target`` (chapter 10).
+def recipe_data(
+    recipe: dict, test: TensorData, device, *, root=None, limit=None
+) -> tuple[TensorData | None, TensorData]:
+    """The training tensors (None for a DataLoader recipe) and test tensors ``recipe`` needs (chapter 10).
 
-    ``seed`` replaces the budget's. Returns the training seconds up to that epoch (evaluation
-    excluded), the epochs, and the accuracy after each epoch; ``reached`` is False if
-    ``budget.epochs`` ran out first.
+    ``test`` is the normalised test split, reused when the recipe normalises.
     """
-    budget: Budget = recipe["budget"] if seed is None else recipe["budget"].with_(seed=seed)
-    speed = recipe.get("speed", {})
     tensors = recipe["data"] == "tensors"
     train = load_tensors(True, root, device=device, normalize=recipe["normalize"], limit=limit) if tensors else None
     test_data = test if recipe["normalize"] else load_tensors(False, root, device=device, normalize=False)
+    return train, test_data
+
+
+def time_to_accuracy(
+    recipe: dict,
+    test: TensorData,
+    device,
+    *,
+    seed: int | None = None,
+    target: float = 0.99,
+    root=None,
+    limit=None,
+    data: tuple[TensorData | None, TensorData] | None = None,
+) -> dict:
+    """Train ``recipe`` epoch by epoch until test accuracy first reaches ``target`` (chapter 10).
+
+    ``seed`` replaces the budget's; ``data`` is :func:`recipe_data`'s result, if already loaded.
+    Returns the training seconds up to that epoch (evaluation excluded), the epochs, and the
+    accuracy after each epoch; ``reached`` is False if ``budget.epochs`` ran out first.
+    """
+    budget: Budget = recipe["budget"] if seed is None else recipe["budget"].with_(seed=seed)
+    speed = recipe.get("speed", {})
+    train, test_data = data if data is not None else recipe_data(recipe, test, device, root=root, limit=limit)
     seed_everything(budget.seed)
     model, autocast = apply_speed(
         recipe["model"]().to(device),
@@ -220,7 +239,10 @@ def race(recipe: dict, test: TensorData, device, seeds, *, target: float = 0.99,
     A seed that never reaches the target counts as infinitely slow, so the median is ``None``
     (not reached) unless most seeds got there.
     """
-    runs = [time_to_accuracy(recipe, test, device, seed=s, target=target, root=root, limit=limit) for s in seeds]
+    data = recipe_data(recipe, test, device, root=root, limit=limit)  # loaded once for all seeds
+    runs = [
+        time_to_accuracy(recipe, test, device, seed=s, target=target, root=root, limit=limit, data=data) for s in seeds
+    ]
     median = statistics.median(r["seconds"] if r["reached"] else math.inf for r in runs)
     return {
         "settings": runs[0]["settings"],
@@ -533,7 +555,7 @@ def record(epochs: int = 15, *, device=None, root=None, checkpoint=None, limit=N
         "recipe": {
             "model": "ModernCNN",
             "augmentation": "random affine: +-10 degrees, +-10% shift, 0.9-1.1 zoom",
-            "loss": "cross-entropy, label smoothing 0.1",
+            "loss": f"cross-entropy, label smoothing {budget.label_smoothing:g}",
             **{k: getattr(budget, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule", "seed")},
         },
         "test_accuracy": history.epochs[-1]["test_accuracy"],

@@ -76,9 +76,11 @@ def test_record_recipe_runs_and_reports(mnist_root, tmp_path):
 def test_race_takes_the_median_over_seeds_counting_misses_as_infinite(monkeypatch):
     from mnist_course import bench
 
-    outcomes = {}
+    outcomes, loads, given = {}, [], []
+    monkeypatch.setattr(bench, "recipe_data", lambda *args, **kwargs: loads.append(1) or ("train", "test"))
 
-    def fake(recipe, test, device, *, seed, **kwargs):
+    def fake(recipe, test, device, *, seed, data, **kwargs):
+        given.append(data)
         reached, seconds = outcomes[seed]
         return {
             "seed": seed,
@@ -94,6 +96,7 @@ def test_race_takes_the_median_over_seeds_counting_misses_as_infinite(monkeypatc
     result = bench.race({}, None, "cpu", (0, 1, 2))
     assert result["median_seconds"] == 5.0 and result["reached"] == 2 and result["seeds"] == [0, 1, 2]
     assert "settings" in result and all("settings" not in run for run in result["runs"])
+    assert len(loads) == 1 and given == [("train", "test")] * 3, "the data is loaded once for all seeds"
     outcomes.update({1: (False, 5.0)})
     assert bench.race({}, None, "cpu", (0, 1, 2))["median_seconds"] is None
 
