@@ -11,14 +11,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_course.data import write_atomic
+from mnist_course.download import write_atomic
+from mnist_course.history import History
 from mnist_course.models import model_name
 
+#: The marker every checkpoint of this package carries.
 FORMAT = "mnist_course.checkpoint/1"
 
 
 def rng_state() -> dict:
-    """Python, NumPy and torch (CPU and CUDA) random states, in a form ``torch.load`` accepts safely (chapter 7)."""
+    """Python's, NumPy's and torch's (CPU and CUDA) random states, in a form ``torch.load`` accepts safely (chapter 7).
+
+    Returns:
+        dict: ``python``, ``numpy``, ``torch`` and, with CUDA, ``cuda`` states.
+    """
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -31,7 +37,11 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned (chapter 7)."""
+    """Restore what :func:`rng_state` returned (chapter 7).
+
+    Args:
+        state: a :func:`rng_state` result (CUDA states only where the device count matches).
+    """
     random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in state["python"]))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
@@ -47,15 +57,27 @@ def save_checkpoint(
     scheduler=None,
     *,
     epoch: int = 0,
-    history=None,
+    history: History | None = None,
     loader=None,
     extra: dict | None = None,
 ) -> Path:
-    """Save model, optimizer, scheduler, history, epoch and RNG states in one file (chapter 7).
+    """Save model, optimizer, scheduler, history, epoch and random states in one file (chapter 7).
 
     The file is written under a temporary name in the same folder and renamed over ``path``
     only when complete, so an interrupted save leaves the previous checkpoint intact.
-    ``loader`` (a :class:`~mnist_course.data.TensorLoader`) has its shuffling state saved too.
+
+    Args:
+        path: where to write.
+        model: its ``state_dict`` and registry name are saved.
+        optimizer: its state (moments, step counts), if given.
+        scheduler: its state, if given.
+        epoch: epochs completed.
+        history: the run's :class:`~mnist_course.history.History`.
+        loader: a loader with ``state_dict`` (``TensorLoader``), so a resumed run sees the same batches.
+        extra: anything else ``torch.load(weights_only=True)`` can read back.
+
+    Returns:
+        Path: ``path``.
     """
     path = Path(path)
     state = {
@@ -75,10 +97,17 @@ def save_checkpoint(
 
 
 def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> bool:
-    """True if ``optimizer`` holds exactly ``model``'s parameters — the same tensors, by identity (chapters 7, 9).
+    """Whether ``optimizer`` holds exactly ``model``'s parameters, the same tensors by identity (chapters 7, 9).
 
-    An optimizer built on another model's parameters (seed 001's slip when resuming) silently
-    updates that other model, and this returns False.
+    An optimizer built on another model's parameters (the slip of resuming into a new model
+    but keeping the old optimizer) silently updates that other model, and this returns False.
+
+    Args:
+        optimizer: any optimizer.
+        model: the model it should update.
+
+    Returns:
+        bool: True if the two parameter sets are the same tensors.
     """
     mine = {id(p) for p in model.parameters() if p.requires_grad}
     theirs = {id(p) for group in optimizer.param_groups for p in group["params"]}
@@ -87,17 +116,34 @@ def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> boo
 
 @dataclass
 class Checkpoint:
-    """What :func:`load_checkpoint` read besides the weights (chapter 7)."""
+    """What :func:`load_checkpoint` read besides the weights (chapter 7).
+
+    Args:
+        path: the file.
+        model_name: the registry name of the saved model.
+        epoch: epochs completed when it was saved.
+        history: the run's history, if saved.
+        extra: the ``extra`` dict given to :func:`save_checkpoint`.
+    """
 
     path: Path
     model_name: str
     epoch: int
-    history: object
+    history: History | None
     extra: dict
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """The raw checkpoint dictionary, loaded with ``weights_only=True`` onto ``map_location`` (chapter 7)."""
+    """The raw checkpoint dictionary, loaded with ``weights_only=True`` (chapter 7).
+
+    Args:
+        path: a file written by :func:`save_checkpoint`.
+        map_location: where to put its tensors (the CPU by default).
+
+    Returns:
+        dict: ``format``, ``model_name``, ``model``, ``optimizer``, ``scheduler``, ``epoch``,
+        ``history``, ``rng``, ``loader`` and ``extra``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train with `--checkpoint {path}` first")
@@ -108,6 +154,41 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a mnist_course checkpoint (no '{FORMAT}' marker)")
     return state
+
+
+def check_schedule(path, saved: dict | None, scheduler, loader=None) -> None:
+    """Refuse to resume a schedule planned for another number of steps (chapter 7).
+
+    A one-cycle schedule's shape depends on its total steps; continuing it with another
+    length would train at the wrong learning rates.
+
+    Args:
+        path: the checkpoint, for the message.
+        saved: the scheduler state stored in it.
+        scheduler: the scheduler about to be resumed.
+        loader: the training loader, to state the plan in epochs.
+    """
+    planned, now = (saved or {}).get("total_steps"), getattr(scheduler, "total_steps", None)
+    if planned is None or now is None or planned == now:
+        return
+    steps = len(loader) if loader is not None and hasattr(loader, "__len__") else None
+    epochs = f" ({planned // steps} epochs of this data)" if steps else ""
+    raise ValueError(
+        f"{path} follows a learning-rate schedule planned for {planned} steps{epochs}, but this one plans {now}: "
+        "resume with the same epochs and batch size, or use a constant schedule to extend runs freely"
+    )
+
+
+def _load_states(path, state: dict, optimizer, scheduler, loader) -> None:
+    if optimizer is not None:
+        if state["optimizer"] is None:
+            raise ValueError(f"{path} was saved without an optimizer state")
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        check_schedule(path, state["scheduler"], scheduler, loader)
+        scheduler.load_state_dict(state["scheduler"])
+    if loader is not None and state["loader"] is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(state["loader"])
 
 
 def load_checkpoint(
@@ -122,12 +203,21 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Load a :func:`save_checkpoint` file into ``model`` (and optimizer, scheduler, loader) (chapter 7).
 
-    Tensors are mapped to ``map_location`` first (CPU by default), so a checkpoint saved on a
-    GPU loads on a CPU-only machine. Loading into a different architecture raises a
-    ``ValueError`` naming both.
-    """
-    from mnist_course.train import History
+    Tensors are mapped to ``map_location`` first, so a checkpoint saved on a GPU loads on a
+    CPU-only machine; ``load_state_dict`` then copies them onto the model's device.
 
+    Args:
+        path: a file written by :func:`save_checkpoint`.
+        model: receives the weights; must be the same architecture (else ``ValueError`` naming both).
+        optimizer: receives the optimizer state, if given.
+        scheduler: receives the scheduler state, if given (checked by :func:`check_schedule`).
+        loader: receives the loader's shuffling state, if given.
+        map_location: where tensors are loaded first.
+        restore_rng: restore the random states, so training continues exactly as it would have.
+
+    Returns:
+        Checkpoint: the model name, epoch, history and extra data.
+    """
     state = read_checkpoint(path, map_location)
     saved, target = state["model_name"], model_name(model)
     if saved != target:
@@ -138,14 +228,7 @@ def load_checkpoint(
         raise ValueError(
             f"{path} holds weights of a different '{saved}' architecture than this '{target}': {exc}"
         ) from exc
-    if optimizer is not None:
-        if state["optimizer"] is None:
-            raise ValueError(f"{path} was saved without an optimizer state")
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state["scheduler"] is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if loader is not None and state["loader"] is not None and hasattr(loader, "load_state_dict"):
-        loader.load_state_dict(state["loader"])
+    _load_states(path, state, optimizer, scheduler, loader)
     if restore_rng:
         set_rng_state(state["rng"])
     history = History.from_dict(state["history"]) if state["history"] is not None else None

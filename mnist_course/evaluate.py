@@ -1,38 +1,32 @@
-"""Measuring a trained model: loss, accuracy, per-class accuracy, confusion (chapters 4 and 6)."""
+"""Measuring a trained model: loss, accuracy, predictions, confusion, speed (chapters 4 and 6).
+
+Every function here runs on the model's device and leaves the model's train/eval mode as it
+found it, even when it raises.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_course.data import TensorData, TensorLoader
-
-
-def as_batches(data, batch_size: int = 1000):
-    """Anything the book trains on, as an iterable of ``(images, labels)`` batches (chapter 4).
-
-    A ``DataLoader``, a :class:`~mnist_course.data.TensorLoader` or a list of batches is
-    returned as is; a :class:`~mnist_course.data.TensorData` or a map-style ``Dataset`` is
-    wrapped in batches of ``batch_size`` without shuffling.
-    """
-    if isinstance(data, TensorData):
-        return TensorLoader(data, batch_size)
-    if isinstance(data, torch.utils.data.Dataset):
-        return torch.utils.data.DataLoader(data, batch_size=batch_size)
-    return data
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+from mnist_course.data import as_batches
+from mnist_course.device import device_of, eval_mode
 
 
 @dataclass
 class Evaluation:
-    """Mean loss and accuracy over a whole dataset (chapter 4)."""
+    """Mean loss and accuracy over a whole dataset (chapter 4).
+
+    Args:
+        loss: mean loss per example.
+        accuracy: ``correct / total``.
+        correct: examples whose largest score is the true class.
+        total: examples.
+    """
 
     loss: float
     accuracy: float
@@ -44,24 +38,26 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy, device=None) -> Evaluation:
+def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
     """Mean loss and accuracy of ``model`` over every example of ``data``, in ``eval()`` mode (chapter 4).
 
-    The model's train/eval mode is restored afterwards.
+    Args:
+        model: the network; runs on its own device.
+        data: anything :func:`~mnist_course.data.as_batches` accepts.
+        loss_fn: ``loss_fn(outputs, labels)`` returning the batch mean; cross-entropy by default.
+
+    Returns:
+        Evaluation: loss, accuracy, correct and total.
     """
-    device = torch.device(device) if device is not None else _device_of(model)
-    was_training = model.training
-    model.eval()
+    device = device_of(model)
     total_loss, correct, total = 0.0, 0, 0
-    try:
+    with eval_mode(model):
         for x, y in as_batches(data):
             x, y = x.to(device), y.to(device)
             out = model(x)
             total_loss += loss_fn(out, y).item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
             total += len(y)
-    finally:
-        model.train(was_training)
     if total == 0:
         raise ValueError("evaluate() got no examples: the data is empty")
     return Evaluation(total_loss / total, correct / total, correct, total)
@@ -69,7 +65,13 @@ def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy, device=None) ->
 
 @dataclass
 class Predictions:
-    """Every example's label, predicted class and class probabilities, on the CPU (chapter 4)."""
+    """Every example's label, predicted class and class probabilities, on the CPU (chapter 4).
+
+    Args:
+        labels: the true classes (N,).
+        predicted: the predicted classes (N,).
+        probabilities: softmax of the scores (N x 10).
+    """
 
     labels: torch.Tensor
     predicted: torch.Tensor
@@ -77,6 +79,7 @@ class Predictions:
 
     @property
     def accuracy(self) -> float:
+        """Fraction predicted right."""
         return (self.predicted == self.labels).float().mean().item()
 
     @property
@@ -90,47 +93,110 @@ class Predictions:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data, *, device=None) -> Predictions:
+def predict(model: nn.Module, data) -> Predictions:
     """Run ``model`` in ``eval()`` mode over ``data`` and keep labels, predictions, probabilities (chapter 4).
 
-    Softmax turns logits into probabilities; it gives the same result for models that
-    already return log-probabilities.
+    Softmax turns scores into probabilities; it gives the same result for models that already
+    return log-probabilities.
+
+    Args:
+        model: the network; runs on its own device.
+        data: anything :func:`~mnist_course.data.as_batches` accepts.
+
+    Returns:
+        Predictions: labels, predicted classes and probabilities, on the CPU.
     """
-    device = torch.device(device) if device is not None else _device_of(model)
-    was_training = model.training
-    model.eval()
+    device = device_of(model)
     labels, probs = [], []
-    try:
+    with eval_mode(model):
         for x, y in as_batches(data):
             probs.append(torch.softmax(model(x.to(device)), dim=1).cpu())
             labels.append(y.cpu())
-    finally:
-        model.train(was_training)
+    if not labels:
+        raise ValueError("predict() got no examples: the data is empty")
     p = torch.cat(probs)
     return Predictions(torch.cat(labels), p.argmax(1), p)
 
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """``cm[true, predicted]`` counts over all examples (chapter 6)."""
+    """``cm[true, predicted]`` counts over all examples, built with one ``bincount`` (chapter 6).
+
+    Args:
+        predicted: predicted classes (N,).
+        labels: true classes (N,).
+        num_classes: classes are ``0 .. num_classes - 1``; anything else is refused.
+
+    Returns:
+        torch.Tensor: ``num_classes x num_classes`` int64 counts, on the CPU.
+    """
     if predicted.shape != labels.shape:
         raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} differ in shape")
-    index = labels.long() * num_classes + predicted.long()
-    return torch.bincount(index.cpu(), minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    for name, t in (("labels", labels), ("predicted", predicted)):
+        if t.numel() and (t.min() < 0 or t.max() >= num_classes):
+            raise ValueError(f"{name} must be classes 0..{num_classes - 1}, got values {t.min()}..{t.max()}")
+    index = labels.long().cpu() * num_classes + predicted.long().cpu()
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
     """Accuracy for each true class over every example, not the first few of each batch (chapter 4).
 
-    A class with no examples gets ``nan``.
+    Args:
+        predicted: predicted classes (N,).
+        labels: true classes (N,).
+        num_classes: number of classes.
+
+    Returns:
+        torch.Tensor: float64 accuracies; a class with no examples gets ``nan``.
     """
     cm = confusion_matrix(predicted, labels, num_classes).double()
     return cm.diagonal() / cm.sum(1)
 
 
 def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
-    """The ``k`` largest off-diagonal cells as ``(true, predicted, count)``, largest first (chapter 6)."""
+    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 6).
+
+    Args:
+        cm: a :func:`confusion_matrix`.
+        k: how many.
+
+    Returns:
+        list: ``(true, predicted, count)``, largest first, empty cells left out.
+    """
     off = cm.clone()
     off.fill_diagonal_(0)
     counts, flat = off.flatten().sort(descending=True, stable=True)
     n = cm.shape[1]
     return [(int(i) // n, int(i) % n, int(c)) for c, i in zip(counts[:k], flat[:k], strict=False) if c > 0]
+
+
+@torch.no_grad()
+def throughput(model: nn.Module, data, *, repeats: int = 1) -> float:
+    """Inference speed in images per second over ``data``, in ``eval()`` mode (chapter 6).
+
+    One warm-up batch first (allocations, kernel selection); on CUDA the timing waits for the GPU.
+
+    Args:
+        model: the network; runs on its own device.
+        data: anything :func:`~mnist_course.data.as_batches` accepts.
+        repeats: passes over ``data`` to time.
+
+    Returns:
+        float: images per second.
+    """
+    device = device_of(model)
+    batches = [x.to(device) for x, _ in as_batches(data)]
+    if not batches:
+        raise ValueError("throughput() got no examples: the data is empty")
+    with eval_mode(model):
+        model(batches[0])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for x in batches:
+                model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+    return repeats * sum(len(x) for x in batches) / seconds

@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnist_course.data import normalization_stats
+from mnist_course.device import device_of, eval_mode
 
 
 class DigitImageError(ValueError):
@@ -70,10 +71,9 @@ def _open(source) -> Image.Image:
     return image
 
 
-def _array_to_gray(array: np.ndarray) -> np.ndarray:
-    if array.dtype == bool:
-        array = array.astype(np.float32)
-    if array.dtype.kind not in "uif":
+def _image_shaped(array: np.ndarray) -> np.ndarray:
+    """``H x W`` or ``H x W x 3|4`` (channels-first tensors moved last), at least 8 pixels a side."""
+    if array.dtype.kind not in "uifb":
         raise DigitImageError(f"an image array must hold numbers, got dtype {array.dtype}")
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # channels first (a torch-style C x H x W tensor)
@@ -85,16 +85,24 @@ def _array_to_gray(array: np.ndarray) -> np.ndarray:
         )
     if min(array.shape[:2]) < 8:
         raise DigitImageError(f"the image is too small to hold a digit: {array.shape[1]}x{array.shape[0]} pixels")
-    if array.dtype == np.uint8:
-        scaled = array.astype(np.float32) / 255
-    elif array.dtype == np.uint16:
-        scaled = array.astype(np.float32) / 65535
-    elif array.dtype.kind in "ui":
-        scaled = array.astype(np.float32) / max(float(array.max()), 1.0)
-    else:
-        scaled = array.astype(np.float32)
-        if np.nanmin(scaled) < 0 or np.nanmax(scaled) > 1 or np.isnan(scaled).any():
-            raise DigitImageError("a float image array must hold values in [0, 1] (no NaN)")
+    return array
+
+
+def _unit_range(array: np.ndarray) -> np.ndarray:
+    """Pixel values as float32 in [0, 1], from bool, uint8, uint16, other integers or floats."""
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if array.dtype.kind in "ui":
+        top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(array.dtype, max(float(array.max()), 1.0))
+        return array.astype(np.float32) / top
+    scaled = array.astype(np.float32)
+    if np.isnan(scaled).any() or scaled.min() < 0 or scaled.max() > 1:
+        raise DigitImageError("a float image array must hold values in [0, 1] (no NaN)")
+    return scaled
+
+
+def _array_to_gray(array: np.ndarray) -> np.ndarray:
+    scaled = _unit_range(_image_shaped(array))
     if scaled.ndim == 2:
         return scaled
     gray = scaled[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -158,35 +166,23 @@ class PreparedDigit:
     dark_background: bool = True
 
 
-def prepare_digit(source, *, mean: float | None = None, std: float | None = None) -> PreparedDigit:
-    """Preprocess a photo or drawing of one digit the way MNIST was made (chapter 8).
-
-    1. grayscale; 2. make the ink white on black (the background is the median of the border);
-    3. remove the background level and faint noise (Otsu threshold) and stretch the contrast;
-    4. crop to the ink's bounding box (small specks ignored); 5. scale the longer side to 20
-    pixels, keeping the aspect ratio (anti-aliased); 6. place in 28x28 with the centre of mass
-    in the middle; 7. normalise like the training data.
-
-    Raises :class:`DigitImageError` for a blank image, for several marks far apart (several
-    digits?), and for unreadable input.
-    """
-    steps = {"grayscale": to_grayscale(source)}
-    gray = steps["grayscale"]
+def _white_ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """White ink on black with the background level removed, and whether the background was dark."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
     dark_background = background < 0.5
     ink = gray if dark_background else 1.0 - gray
     ink = np.clip(ink - (background if dark_background else 1.0 - background), 0, 1)
-    steps["white ink on black"] = ink
     if float(ink.max()) < 0.15:
         raise DigitImageError("no ink found: the image is blank (or its contrast is far too low)")
-    threshold = max(otsu_threshold(ink[ink > 0.02]) if (ink > 0.02).sum() > 10 else 0.5, 0.1)
-    mask = ink >= threshold
-    cleaned = np.where(ink >= threshold / 2, ink, 0.0)
-    cleaned = np.clip(cleaned / float(np.percentile(cleaned[mask], 95)), 0, 1)
-    steps["cleaned"] = cleaned
+    return ink, dark_background
 
-    # Find the marks on a grid of at most 96 pixels a side (fast), ignoring specks.
+
+def _marks(mask: np.ndarray) -> tuple[list, int]:
+    """The ink's marks found on a grid of at most 96 pixels a side (fast), specks ignored, close marks merged.
+
+    Returns the groups of marks (a "5" has two strokes) and the grid's downscaling factor.
+    """
     factor = max(1, int(np.ceil(max(mask.shape) / 96)))
     small = mask[: mask.shape[0] // factor * factor, : mask.shape[1] // factor * factor]
     small = small.reshape(small.shape[0] // factor, factor, small.shape[1] // factor, factor).any(axis=(1, 3))
@@ -196,10 +192,16 @@ def prepare_digit(source, *, mean: float | None = None, std: float | None = None
     significant = [p for p in parts if p[0] >= 0.15 * parts[0][0]]
     height = max(p[3] - p[1] + 1 for p in significant)
     groups: list[list] = []
-    for part in significant:  # merge marks close to each other (a "5" has two strokes)
+    for part in significant:
         near = [g for g in groups if any(_box_gap(part, q) <= 0.35 * height for q in g)]
         merged = [part] + [q for g in near for q in g]
         groups = [g for g in groups if g not in near] + [merged]
+    return groups, factor
+
+
+def _crop_digit(cleaned: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
+    """The bounding box of the one digit's ink (several marks far apart are refused)."""
+    groups, factor = _marks(mask)
     if len(groups) > 1:
         raise DigitImageError(
             f"found {len(groups)} separate marks far apart: this looks like several digits. "
@@ -211,26 +213,53 @@ def prepare_digit(source, *, mean: float | None = None, std: float | None = None
     right = min((max(p[4] for p in groups[0]) + 1) * factor, mask.shape[1])
     box = cleaned[top:bottom, left:right]
     rows, cols = np.nonzero(box >= threshold)
-    box = box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    steps["cropped"] = box
+    return box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
-    h, w = box.shape
-    scale = 20.0 / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resized = np.asarray(Image.fromarray(box.astype(np.float32)).resize(size, Image.Resampling.BOX))
-    resized = np.clip(resized, 0, 1)
-    steps["20x20 box"] = resized
 
+def _centre(resized: np.ndarray) -> np.ndarray:
+    """Place the 20-pixel digit in 28x28 with its centre of mass at MNIST's (14, 14) (measured in chapter 8)."""
     canvas = np.zeros((28, 28), dtype=np.float32)
     total = resized.sum()
     cy = (resized.sum(1) * np.arange(resized.shape[0])).sum() / total
     cx = (resized.sum(0) * np.arange(resized.shape[1])).sum() / total
-    # MNIST's centres of mass sit at pixel (14, 14) (measured in chapter 8)
     oy = int(np.clip(round(14.0 - cy), 0, 28 - resized.shape[0]))
     ox = int(np.clip(round(14.0 - cx), 0, 28 - resized.shape[1]))
     canvas[oy : oy + resized.shape[0], ox : ox + resized.shape[1]] = resized
-    steps["28x28, centred"] = canvas
+    return canvas
 
+
+def prepare_digit(source, *, mean: float | None = None, std: float | None = None) -> PreparedDigit:
+    """Preprocess a photo or drawing of one digit the way MNIST was made (chapter 8).
+
+    1. grayscale; 2. make the ink white on black (the background is the median of the border);
+    3. remove the background level and faint noise (Otsu threshold) and stretch the contrast;
+    4. crop to the ink's bounding box (small specks ignored); 5. scale the longer side to 20
+    pixels, keeping the aspect ratio (anti-aliased); 6. place in 28x28 with the centre of mass
+    in the middle; 7. normalise like the training data.
+
+    Args:
+        source: anything :func:`to_grayscale` reads.
+        mean: the training data's mean; default :func:`~mnist_course.data.normalization_stats`.
+        std: the training data's std.
+
+    Returns:
+        PreparedDigit: the model's input, the 28x28 image and every intermediate step. A blank
+        image, several marks far apart (several digits?) or unreadable input raise
+        :class:`DigitImageError`.
+    """
+    steps = {"grayscale": to_grayscale(source)}
+    ink, dark_background = _white_ink(steps["grayscale"])
+    steps["white ink on black"] = ink
+    threshold = max(otsu_threshold(ink[ink > 0.02]) if (ink > 0.02).sum() > 10 else 0.5, 0.1)
+    mask = ink >= threshold
+    cleaned = np.where(ink >= threshold / 2, ink, 0.0)
+    steps["cleaned"] = np.clip(cleaned / float(np.percentile(cleaned[mask], 95)), 0, 1)
+    box = steps["cropped"] = _crop_digit(steps["cleaned"], mask, threshold)
+    scale = 20.0 / max(box.shape)
+    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    resized = np.asarray(Image.fromarray(box.astype(np.float32)).resize(size, Image.Resampling.BOX))
+    steps["20x20 box"] = np.clip(resized, 0, 1)
+    canvas = steps["28x28, centred"] = _centre(steps["20x20 box"])
     return PreparedDigit(_normalised(canvas, mean, std), canvas, steps, dark_background)
 
 
@@ -251,11 +280,8 @@ def _normalised(image: np.ndarray, mean, std) -> torch.Tensor:
 def predict_digit(model: torch.nn.Module, source, *, mean=None, std=None) -> tuple[int, torch.Tensor]:
     """The predicted digit and the ten class probabilities for one image (chapter 8)."""
     prepared = source if isinstance(source, PreparedDigit) else prepare_digit(source, mean=mean, std=std)
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    probs = torch.softmax(model(prepared.tensor.to(param.device)), dim=1)[0].cpu()
-    model.train(was_training)
+    with eval_mode(model):
+        probs = torch.softmax(model(prepared.tensor.to(device_of(model))), dim=1)[0].cpu()
     return int(probs.argmax()), probs
 
 

@@ -16,7 +16,14 @@ from torch import nn
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (chapter 3)."""
+    """Number of trainable parameters (chapter 3).
+
+    Args:
+        model: any module.
+
+    Returns:
+        int: the sum of ``numel()`` over parameters with ``requires_grad``.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -184,15 +191,22 @@ class ModernCNN(nn.Sequential):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registry entry: the name the CLI uses, the class, and where it comes from (chapter 6)."""
+    """A registry entry (chapter 6).
+
+    Args:
+        name: the name the CLI and chapter 6 use.
+        model_factory: the class.
+        source: where the architecture comes from.
+    """
 
     name: str
-    factory: Callable[[], nn.Module]
+    model_factory: Callable[[], nn.Module]
     source: str
 
     @property
     def parameters(self) -> int:
-        return count_parameters(self.factory())
+        """Trainable parameters of a fresh model."""
+        return count_parameters(self.model_factory())
 
 
 #: Every model of the book, by the name the CLI and chapter 6 use.
@@ -211,24 +225,30 @@ MODELS: dict[str, ModelInfo] = {
 
 
 def create_model(name: str) -> nn.Module:
-    """A fresh, randomly initialised model from :data:`MODELS` by name (chapter 6)."""
+    """A fresh, randomly initialised model from :data:`MODELS` by name (chapter 6).
+
+    Args:
+        name: a key of :data:`MODELS`, e.g. ``"lenet5"``.
+
+    Returns:
+        nn.Module: the model, on the CPU.
+    """
     try:
-        return MODELS[name].factory()
+        return MODELS[name].model_factory()
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
 
 
 def model_name(model: nn.Module) -> str:
-    """The registry name of ``model``'s class, or its class name if it is not in the registry (chapter 7)."""
+    """The registry name of ``model``'s class, or its class name if it is not in the registry (chapter 7).
+
+    Args:
+        model: any module.
+
+    Returns:
+        str: e.g. ``"lenet5"``.
+    """
     for info in MODELS.values():
-        if type(model) is info.factory:
+        if type(model) is info.model_factory:
             return info.name
     return type(model).__name__
-
-
-def model_table() -> list[dict]:
-    """One row per registry model: name, class, parameters, source (chapter 6)."""
-    return [
-        {"name": i.name, "class": i.factory.__name__, "parameters": i.parameters, "source": i.source}
-        for i in MODELS.values()
-    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mnist_course.device import device_of, eval_mode
 from mnist_course.table import html_table, text_table
 
 
@@ -102,17 +103,12 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
     for module in model.modules():
         if not list(module.children()):
             hooks.append(module.register_forward_hook(record))
-    was_training = model.training
     try:
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else "cpu"
-        with torch.no_grad():
-            model(torch.zeros(input_shape, device=device))
+        with torch.no_grad(), eval_mode(model):
+            model(torch.zeros(input_shape, device=device_of(model)))
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return ShapeTrace(rows, input_shape)
 
 

@@ -14,7 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torchvision.utils import make_grid
+
+from mnist_course.shapes import output_size
 
 MISTAKE_COLOR = "#d62728"
 CORRECT_COLOR = "#1a1a1a"
@@ -43,7 +46,17 @@ def unnormalize(images: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> to
 
 
 def show_image(image: torch.Tensor, title: str | None = None, *, mean: float = 0.0, std: float = 1.0) -> Figure:
-    """One digit (``28x28``, ``1x28x28`` or a PIL-like array) in gray with its pixel grid (chapter 2)."""
+    """One digit in gray, large enough to see its pixels (chapter 2).
+
+    Args:
+        image: ``28x28``, ``1x28x28`` or a PIL-like array.
+        title: above the image.
+        mean: the normalisation's mean, undone for display.
+        std: the normalisation's std.
+
+    Returns:
+        Figure: the image.
+    """
     img = unnormalize(torch.as_tensor(np.asarray(image, dtype=np.float32)), mean, std).squeeze()
     if img.ndim != 2:
         raise ValueError(f"show_image() takes one grayscale image, got shape {tuple(img.shape)}")
@@ -60,9 +73,20 @@ def show_image(image: torch.Tensor, title: str | None = None, *, mean: float = 0
 def show_batch(
     images: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, nrow: int = 8, title: str | None = None
 ) -> Figure:
-    """A batch ``N x 1 x H x W`` through ``torchvision.utils.make_grid``, un-normalised (chapter 2)."""
-    if images.ndim != 4:
-        raise ValueError(f"show_batch() takes a batch N x C x H x W, got shape {tuple(images.shape)}")
+    """A batch through ``torchvision.utils.make_grid``, un-normalised (chapter 2).
+
+    Args:
+        images: ``N x 1 x H x W`` (or ``N x 3 x H x W``), normalised with ``mean`` and ``std``.
+        mean: the normalisation's mean, undone for display.
+        std: the normalisation's std.
+        nrow: images per row.
+        title: above the grid.
+
+    Returns:
+        Figure: the grid.
+    """
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"show_batch() takes a non-empty batch N x C x H x W, got shape {tuple(images.shape)}")
     grid = make_grid(unnormalize(images, mean, std), nrow=nrow, padding=2, pad_value=1.0)
     rows = math.ceil(len(images) / nrow)
     fig, axes = _figure(max(2.0, 0.6 * nrow), max(1.2, 0.6 * rows + (0.4 if title else 0)))
@@ -74,6 +98,21 @@ def show_batch(
     return fig
 
 
+def _title_cell(ax, truth: int, guess: int | None) -> None:
+    """Title a digit's cell with its label, or ``pred (true)`` in red with a red frame when wrong."""
+    if guess is None or guess == truth:
+        ax.set_title(str(truth), fontsize=10, color=CORRECT_COLOR)
+        return
+    ax.set_title(f"{guess} ({truth})", fontsize=10, color=MISTAKE_COLOR, fontweight="bold")
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor(MISTAKE_COLOR)
+        spine.set_linewidth(2)
+
+
 def show_labelled(
     images: torch.Tensor,
     labels,
@@ -81,67 +120,77 @@ def show_labelled(
     *,
     mean: float = 0.0,
     std: float = 1.0,
-    ncols: int = 8,
+    nrow: int = 8,
 ) -> Figure:
-    """A grid of digits titled with the label, or ``pred (true)`` in red where a prediction is wrong (chapters 2, 4)."""
+    """A grid of digits titled with their label, or ``pred (true)`` in red where a prediction is wrong (chapters 2, 4).
+
+    Args:
+        images: ``N x 1 x H x W`` (or ``N x H x W``), normalised with ``mean`` and ``std``.
+        labels: the N true classes.
+        predicted: the N predicted classes, or None to show labels only.
+        mean: the normalisation's mean, undone for display.
+        std: the normalisation's std.
+        nrow: digits per row, as in ``make_grid``.
+
+    Returns:
+        Figure: the grid.
+    """
+    if len(images) == 0:
+        raise ValueError("show_labelled() got no images: pass at least one")
     images = unnormalize(images, mean, std)
-    n = len(images)
-    nrows = math.ceil(n / ncols)
-    fig, axes = _figure(1.25 * ncols, 1.45 * nrows, nrows, ncols)
+    nrows = math.ceil(len(images) / nrow)
+    fig, axes = _figure(1.25 * nrow, 1.45 * nrows, nrows, nrow)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
-        if i >= n:
-            continue
-        ax.imshow(images[i].squeeze().numpy(), cmap="gray", vmin=0, vmax=1)
-        truth = int(labels[i])
-        if predicted is None:
-            ax.set_title(str(truth), fontsize=10)
-        else:
-            guess = int(predicted[i])
-            wrong = guess != truth
-            ax.set_title(
-                f"{guess} ({truth})" if wrong else str(guess),
-                fontsize=10,
-                color=MISTAKE_COLOR if wrong else CORRECT_COLOR,
-                fontweight="bold" if wrong else "normal",
-            )
-            if wrong:
-                for spine in ax.spines.values():
-                    spine.set_visible(True)
-                    spine.set_edgecolor(MISTAKE_COLOR)
-                    spine.set_linewidth(2)
-                ax.set_axis_on()
-                ax.set_xticks([])
-                ax.set_yticks([])
+        if i < len(images):
+            ax.imshow(images[i].squeeze().numpy(), cmap="gray", vmin=0, vmax=1)
+            _title_cell(ax, int(labels[i]), None if predicted is None else int(predicted[i]))
     if predicted is not None:
         fig.suptitle("prediction (true label where wrong)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_history(history) -> Figure:
-    """Training loss against examples seen, test loss per epoch as points, and accuracy (chapter 4)."""
+def plot_history(history, *, eval_label: str = "validation") -> Figure:
+    """Training loss per batch, evaluation loss per epoch, and accuracy, against examples seen (chapter 4).
+
+    Args:
+        history: a :class:`~mnist_course.history.History`.
+        eval_label: what the evaluation data was, for the legend (``"validation"`` or ``"test"``).
+
+    Returns:
+        Figure: loss (log scale) on the left, accuracy on the right.
+    """
     fig, axes = _figure(11, 3.8, 1, 2)
     ax_loss, ax_acc = axes[0]
-    seen = [b[0] for b in history.batches]
-    loss = [b[1] for b in history.batches]
+    seen, loss = zip(*history.batches, strict=True) if history.batches else ((), ())
     ax_loss.plot(seen, loss, color="#1f77b4", lw=0.6, alpha=0.6, label="train loss (per batch)")
-    epochs = history.epochs
-    ex = [e["examples_seen"] for e in epochs]
-    if any(e["test_loss"] is not None for e in epochs):
-        ax_loss.scatter(ex, [e["test_loss"] for e in epochs], color=MISTAKE_COLOR, zorder=3, label="test loss")
+    epochs = [e for e in history.epochs if e.eval_loss is not None]
+    ax_loss.scatter(
+        [e.examples_seen for e in epochs],
+        [e.eval_loss for e in epochs],
+        color=MISTAKE_COLOR,
+        zorder=3,
+        label=f"{eval_label} loss",
+    )
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("training examples seen")
     ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
-    ax_acc.plot(ex, [100 * e["train_accuracy"] for e in epochs], "o-", label="train (running)")
-    if any(e["test_accuracy"] is not None for e in epochs):
-        ax_acc.plot(ex, [100 * e["test_accuracy"] for e in epochs], "s-", color=MISTAKE_COLOR, label="test")
-    ax_acc.set_xlabel("training examples seen")
+    trained = [e for e in history.epochs if e.train_accuracy is not None]
+    ax_acc.plot(
+        [e.examples_seen for e in trained], [100 * e.train_accuracy for e in trained], "o-", label="train (running)"
+    )
+    ax_acc.plot(
+        [e.examples_seen for e in epochs],
+        [100 * e.eval_accuracy for e in epochs],
+        "s-",
+        color=MISTAKE_COLOR,
+        label=eval_label,
+    )
     ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend()
-    ax_acc.grid(alpha=0.3)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("training examples seen")
+        ax.legend()
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -234,4 +283,46 @@ def plot_probabilities(probabilities, image=None, *, title: str | None = None) -
     ax.set_ylabel("probability (%)")
     ax.set_title(title or f"prediction: {best} ({probs[best]:.1%})")
     fig.tight_layout()
+    return fig
+
+
+def plot_conv_windows(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Figure:
+    """The padded input grid with the first and last positions of a conv or pool window (chapter 3).
+
+    Args:
+        size: input height and width.
+        kernel_size: the window's size.
+        stride: its step.
+        padding: zeros added on each side (drawn grey).
+        dilation: spacing between the window's taps.
+
+    Returns:
+        Figure: the grid; settings with no output say why in the title.
+    """
+    total = size + 2 * padding
+    fig, axes = _figure(4.2, 4.4)
+    ax = axes[0, 0]
+    ax.set_xlim(0, total)
+    ax.set_ylim(total, 0)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for r in range(total):
+        for c in range(total):
+            pad = not (padding <= r < padding + size and padding <= c < padding + size)
+            ax.add_patch(Rectangle((c, r), 1, 1, facecolor="#eeeeee" if pad else "white", edgecolor="#bbbbbb", lw=0.5))
+    try:
+        out = output_size(size, kernel_size, stride, padding, dilation)
+    except ValueError as exc:
+        ax.set_title(str(exc), fontsize=8, color=MISTAKE_COLOR, wrap=True)
+        return fig
+    for pos, color in ((0, "#1f77b4"), (out - 1, MISTAKE_COLOR)):
+        start = pos * stride
+        for i in range(kernel_size):
+            for j in range(kernel_size):
+                ax.add_patch(Rectangle((start + j * dilation, start + i * dilation), 1, 1, facecolor=color, alpha=0.45))
+    ax.set_title(
+        f"{size}x{size} input, padding {padding} (grey): output {out}x{out}\nfirst window (blue), last window (red)",
+        fontsize=9,
+    )
     return fig

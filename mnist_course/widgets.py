@@ -13,7 +13,7 @@ import torch
 
 from mnist_course.handwriting import classify, uploaded_files
 from mnist_course.shapes import output_size
-from mnist_course.viz import _figure, figure_png, plot_probabilities, show_image, unnormalize
+from mnist_course.viz import figure_png, plot_conv_windows, plot_probabilities, show_image, unnormalize
 
 
 def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: float = 0.0, std: float = 1.0) -> dict:
@@ -69,39 +69,6 @@ def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, 
     )
 
 
-def draw_conv(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1):
-    """The padded input grid with the first and last window positions of each row drawn (chapter 3)."""
-    from matplotlib.patches import Rectangle
-
-    total = size + 2 * padding
-    fig, axes = _figure(4.2, 4.4)
-    ax = axes[0, 0]
-    ax.set_xlim(0, total)
-    ax.set_ylim(total, 0)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for r in range(total):
-        for c in range(total):
-            pad = not (padding <= r < padding + size and padding <= c < padding + size)
-            ax.add_patch(Rectangle((c, r), 1, 1, facecolor="#eeeeee" if pad else "white", edgecolor="#bbbbbb", lw=0.5))
-    try:
-        out = output_size(size, kernel_size, stride, padding, dilation)
-    except ValueError as exc:
-        ax.set_title(str(exc), fontsize=8, color="#d62728", wrap=True)
-        return fig
-    for pos, color in ((0, "#1f77b4"), (out - 1, "#d62728")):
-        start = pos * stride
-        for i in range(kernel_size):
-            for j in range(kernel_size):
-                ax.add_patch(Rectangle((start + j * dilation, start + i * dilation), 1, 1, facecolor=color, alpha=0.45))
-    ax.set_title(
-        f"{size}x{size} input, padding {padding} (grey): output {out}x{out}\nfirst window (blue), last window (red)",
-        fontsize=9,
-    )
-    return fig
-
-
 def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, padding: int = 2, dilation: int = 1):
     """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3)."""
     import ipywidgets as w
@@ -121,7 +88,7 @@ def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, paddi
     def render(_change=None):
         values = {k: s.value for k, s in sliders.items()}
         formula.value = f"<code>{conv_report(**values)}</code>"
-        picture.value = figure_png(draw_conv(**values))
+        picture.value = figure_png(plot_conv_windows(**values))
 
     for s in sliders.values():
         s.observe(render, names="value")
