@@ -24,6 +24,16 @@ def random_affine(
 
     Each image of the ``N x C x H x W`` batch gets its own random transform. Pixels that come
     from outside the image repeat the border, i.e. the background, whatever the normalisation.
+
+    Args:
+        images: the ``N x C x H x W`` batch, on any device.
+        degrees: the largest rotation, either way.
+        translate: the largest shift, as a fraction of the image size, along each axis.
+        scale: the range of the zoom factor.
+        generator: the random generator (CPU), for reproducible transforms.
+
+    Returns:
+        torch.Tensor: the transformed batch, same shape, device and dtype.
     """
     n = images.shape[0]
     rand = torch.rand(n, 4, generator=generator)

@@ -85,7 +85,18 @@ class DataPath:
 
 @dataclass
 class RaceSettings:
-    """What a race entry trained with, as it ran (bf16 only where native, fused only where available)."""
+    """What a race entry trained with, as it ran (chapter 10).
+
+    bf16 only where native, fused only where available.
+
+    Args:
+        model: the model class's name.
+        data, normalize: as in :class:`Recipe`.
+        epochs, batch_size, lr, optimizer, schedule, warmup, anneal, beta2, label_smoothing, channels_last:
+            the :class:`~mnist_course.recipe.Budget` fields used.
+        precision: ``"bf16 autocast"`` or ``"float32"``.
+        fused_optimizer: whether the optimizer step was the fused one.
+    """
 
     model: str
     data: str
@@ -141,7 +152,12 @@ class LeverRow:
 
 @dataclass
 class BatchSizeRow:
-    """Epoch time at one batch size."""
+    """Epoch time at one batch size (chapter 10).
+
+    Args:
+        batch_size: examples per step.
+        seconds: median training time of one LeNet-5 epoch.
+    """
 
     batch_size: int
     seconds: float
@@ -149,7 +165,13 @@ class BatchSizeRow:
 
 @dataclass
 class FractionRow:
-    """Epoch time on a fraction of the training set."""
+    """Epoch time on a fraction of the training set (chapter 10).
+
+    Args:
+        fraction: the share of the training set used.
+        images: how many images that is.
+        seconds: median training time of one LeNet-5 epoch at batch 128.
+    """
 
     fraction: float
     images: int
@@ -158,7 +180,12 @@ class FractionRow:
 
 @dataclass
 class ThreadsRow:
-    """Epoch time with a number of CPU threads."""
+    """Epoch time with a number of CPU threads (chapter 10).
+
+    Args:
+        threads: ``torch.set_num_threads`` during the epoch.
+        seconds: median training time of one epoch of seed 001's Net at batch 128.
+    """
 
     threads: int
     seconds: float
@@ -221,7 +248,18 @@ def epoch_seconds(
 
 
 def recipe_data(recipe: Recipe, device, *, root=None, limit=None):
-    """The training data of ``recipe``: tensors on ``device``, or a torchvision dataset (chapter 10)."""
+    """The training data of ``recipe``: tensors on ``device``, or a torchvision dataset (chapter 10).
+
+    Args:
+        recipe: the race entry; its ``data`` and ``normalize`` decide the form.
+        device: where the tensors go (the torchvision dataset stays on the CPU).
+        root: the data root.
+        limit: keep only the first ``limit`` images.
+
+    Returns:
+        :class:`~mnist_course.data.TensorData` for ``"tensors"``, else the torchvision training set
+        (a ``Subset`` with ``limit``).
+    """
     if recipe.data == "tensors":
         return load_tensors(True, root, device=device, normalize=recipe.normalize, limit=limit)
     dataset, _ = mnist_datasets(root, normalize=recipe.normalize)
@@ -374,7 +412,18 @@ def profile_steps(step: Callable[[], object], device, *, steps: int = 10, warmup
 
 
 def step_profile(train: TensorData, device, batch_size: int = 128) -> list[OpShare]:
-    """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 10)."""
+    """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 10).
+
+    Adam at lr 1e-3 from seeded weights; profiled with :func:`profile_steps`.
+
+    Args:
+        train: the training images.
+        device: where to train.
+        batch_size: examples per step.
+
+    Returns:
+        list[OpShare]: the eight operations with the most self CPU time, largest first.
+    """
     seed_everything(0)
     model = LeNet5().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -393,7 +442,18 @@ def step_profile(train: TensorData, device, batch_size: int = 128) -> list[OpSha
 
 
 def measure_data_path(train: TensorData, device, repeats: int, *, root=None, limit=None) -> DataPath:
-    """One LeNet-5 epoch at batch 128 through ``DataLoader`` + ``ToTensor`` + ``Normalize`` vs in-memory tensors."""
+    """One LeNet-5 epoch at batch 128: ``DataLoader`` + ``ToTensor`` + ``Normalize`` vs in-memory tensors (chapter 10).
+
+    Args:
+        train: the in-memory training tensors.
+        device: where to train.
+        repeats: timings per path (the median is kept).
+        root: the data root.
+        limit: the DataLoader path uses the first ``limit`` images (match ``train``).
+
+    Returns:
+        DataPath: both times and the speed-up of the tensors.
+    """
     dataset = recipe_data(Recipe(LeNet5, Budget(), data="dataloader"), device, root=root, limit=limit)
 
     slow_s = _median_seconds(lambda: epoch_seconds(LeNet5, dataset, device), repeats)  # batch 128, seeded shuffle
@@ -408,7 +468,18 @@ def _epoch_of(data: TensorData, batch_size: int, device, repeats: int, model=LeN
 
 
 def measure_threads(data: TensorData, device, repeats: int) -> list[ThreadsRow]:
-    """Epoch time of seed 001's Net with one thread and with all of them (CPU only)."""
+    """Epoch time of seed 001's Net with one thread and with all of them, CPU only (chapter 10).
+
+    The thread count is restored afterwards.
+
+    Args:
+        data: the training images.
+        device: the CPU.
+        repeats: timings per row (the median is kept).
+
+    Returns:
+        list[ThreadsRow]: one row per thread count, fewest first.
+    """
     threads = torch.get_num_threads()
     rows = []
     for t in sorted({1, threads}):
@@ -498,7 +569,14 @@ def _row(label: str, rows, fmt) -> str:
 
 
 def summary(result: BenchResult) -> str:
-    """A plain-text report of a :class:`BenchResult` (chapter 10)."""
+    """A plain-text report of a :class:`BenchResult` (chapter 10).
+
+    Args:
+        result: what :func:`measure` returned.
+
+    Returns:
+        str: one line per measurement.
+    """
     d = result.data_path
     lines = [
         f"{result.environment.device} - {result.environment.date}",

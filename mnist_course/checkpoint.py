@@ -172,7 +172,7 @@ def check_schedule(path, saved: dict | None, scheduler, loader=None) -> None:
     if planned is None or now is None or planned == now:
         return
     steps = len(loader) if loader is not None and hasattr(loader, "__len__") else None
-    epochs = f" ({planned // steps} epochs of this data)" if steps else ""
+    epochs = f" ({planned // steps} epoch{'s' if planned // steps != 1 else ''} of this data)" if steps else ""
     raise ValueError(
         f"{path} follows a learning-rate schedule planned for {planned} steps{epochs}, but this one plans {now}: "
         "resume with the same epochs and batch size, or use a constant schedule to extend runs freely"

@@ -48,7 +48,11 @@ def _add_train(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m mnist_course`` (chapter 4)."""
+    """The argument parser of ``python -m mnist_course`` (chapter 4).
+
+    Returns:
+        argparse.ArgumentParser: one subcommand per entry of ``COMMANDS``.
+    """
     parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("fetch", help="download or rebuild the MNIST files and verify their SHA-256")
@@ -81,14 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_fetch(args) -> None:
-    """`fetch`: put verified MNIST files in place and say where they came from (chapter 1)."""
+    """`fetch`: put verified MNIST files in place and say where they came from (chapter 1).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.download import ensure_mnist
 
     print(ensure_mnist(args.root, repair=args.repair))
 
 
 def cmd_models(args) -> None:
-    """`models`: list the registry with parameter counts (chapter 6)."""
+    """`models`: list the registry with parameter counts (chapter 6).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.models import MODELS
 
     width = max(len(name) for name in MODELS)
@@ -98,7 +110,11 @@ def cmd_models(args) -> None:
 
 
 def cmd_train(args) -> None:
-    """`train`: train a registry model on the in-memory data, with optional checkpoint/resume (chapters 4, 7)."""
+    """`train`: train a registry model on the in-memory data, with optional checkpoint/resume (chapters 4, 7).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.data import load_tensors
     from mnist_course.device import describe_device, pick_device
     from mnist_course.models import MODELS
@@ -139,7 +155,11 @@ def _load_model(checkpoint, device=None):
 
 
 def cmd_evaluate(args) -> None:
-    """`evaluate`: test loss and accuracy of a checkpoint (chapter 7)."""
+    """`evaluate`: test loss and accuracy of a checkpoint (chapter 7).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.data import load_tensors
     from mnist_course.evaluate import evaluate
 
@@ -161,7 +181,16 @@ def _default_model(root) -> str:
 
 
 def cmd_predict(args) -> int:
-    """`predict`: classify images of single digits, MNIST-style preprocessing first (chapter 8)."""
+    """`predict`: classify images of single digits, MNIST-style preprocessing first (chapter 8).
+
+    Without ``--checkpoint``, a LeNet-5 is trained once and cached under the data root.
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+
+    Returns:
+        int: the exit status: 1 if any image could not be read, else 0.
+    """
     from mnist_course.data import normalization_stats
     from mnist_course.handwriting import classify
 
@@ -174,7 +203,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> None:
-    """`bench`: the speed measurements of chapter 10."""
+    """`bench`: the speed measurements, printed as a summary and optionally written as JSON (chapter 10).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.bench import measure, summary
     from mnist_course.results import write_json
 
@@ -186,7 +219,11 @@ def cmd_bench(args) -> None:
 
 
 def cmd_record(args) -> None:
-    """`record`: train the best-accuracy recipe and report its test accuracy (chapter 10)."""
+    """`record`: train the best-accuracy recipe and report its test accuracy (chapter 10).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
     from mnist_course.record import record
     from mnist_course.results import write_json
 

@@ -59,6 +59,9 @@ def default_root() -> Path:
     ``$MNIST_COURSE_DATA`` if set, else ``$XDG_CACHE_HOME/mnist_course`` (usually
     ``~/.cache/mnist_course``): one per-user copy shared by the notebooks, the tests, the CLI
     and Colab sessions.
+
+    Returns:
+        Path: the data root, ``~`` expanded where it came from the environment variable.
     """
     env = os.environ.get(DATA_ENV_VAR)
     if env:
@@ -68,12 +71,26 @@ def default_root() -> Path:
 
 
 def raw_folder(root: str | os.PathLike | None = None) -> Path:
-    """The folder ``ROOT/MNIST/raw`` that ``torchvision.datasets.MNIST(ROOT)`` reads (chapter 1)."""
+    """The folder ``ROOT/MNIST/raw`` that ``torchvision.datasets.MNIST(ROOT)`` reads (chapter 1).
+
+    Args:
+        root: the data root; default :func:`default_root`.
+
+    Returns:
+        Path: ``ROOT/MNIST/raw`` (not created).
+    """
     return Path(root if root is not None else default_root()) / "MNIST" / "raw"
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in chunks (chapter 1)."""
+    """SHA-256 hex digest of a file, read in chunks (chapter 1).
+
+    Args:
+        path: the file.
+
+    Returns:
+        str: the 64-character lowercase hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -87,6 +104,13 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None
     ``data`` is bytes, or a function that writes to the open file (e.g. ``torch.save``). An
     interrupted write removes the temporary file and never leaves a half file under the final
     name; an existing file at ``path`` stays as it was.
+
+    Args:
+        path: the final file name; its folder is created if needed.
+        data: the bytes, or a function called with the open binary file.
+
+    Returns:
+        None
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -136,7 +160,14 @@ def _fetch_with_torchvision(names: Sequence[str], dest: Path) -> None:
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    """Encode a uint8 array as an IDX file: magic, big-endian sizes, then the bytes (chapter 1)."""
+    """Encode a uint8 array as an IDX file: magic, big-endian sizes, then the bytes (chapter 1).
+
+    Args:
+        array: the images (N x 28 x 28) or labels (N,); converted to contiguous uint8.
+
+    Returns:
+        bytes: the whole IDX file.
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     return header + array.tobytes()

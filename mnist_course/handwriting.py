@@ -32,6 +32,12 @@ def to_grayscale(source) -> np.ndarray:
     Accepts a PIL image, a path or bytes of an image file, or a 2-D (gray) or 3-D
     (``H x W x 3`` RGB / ``H x W x 4`` RGBA) array of uint8, uint16, bool or floats in [0, 1].
     Transparent pixels are laid over a background that contrasts with the opaque ink.
+
+    Args:
+        source: the image, in any of the forms above (a torch tensor is read like an array).
+
+    Returns:
+        np.ndarray: ``H x W`` float32 in [0, 1]; unreadable input raises :class:`DigitImageError`.
     """
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
         image = _open(source)
@@ -116,7 +122,14 @@ def _array_to_gray(array: np.ndarray) -> np.ndarray:
 
 
 def otsu_threshold(values: np.ndarray) -> float:
-    """The threshold that best separates values in [0, 1] into two classes (Otsu, 1979) (chapter 8)."""
+    """The threshold that best separates values in [0, 1] into two classes (Otsu, 1979) (chapter 8).
+
+    Args:
+        values: pixel values in [0, 1], any shape; counted in a 256-bin histogram.
+
+    Returns:
+        float: the upper edge of the bin that maximises the between-class variance.
+    """
     hist, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
     p = hist / max(hist.sum(), 1)
     omega = np.cumsum(p)
@@ -264,7 +277,15 @@ def prepare_digit(source, *, mean: float | None = None, std: float | None = None
 
 
 def naive_digit(source, *, mean: float | None = None, std: float | None = None) -> torch.Tensor:
-    """The shortcut of seed 002: grayscale, resize to 28x28, normalise — nothing else (chapter 8)."""
+    """The shortcut of seed 002: grayscale, resize to 28x28, normalise — nothing else (chapter 8).
+
+    Args:
+        source: anything :func:`to_grayscale` reads.
+        mean, std: the training data's; default :func:`~mnist_course.data.normalization_stats`.
+
+    Returns:
+        torch.Tensor: the model input, 1 x 1 x 28 x 28 float32.
+    """
     gray = to_grayscale(source)
     small = np.asarray(Image.fromarray(gray.astype(np.float32)).resize((28, 28), Image.Resampling.BILINEAR))
     return _normalised(np.clip(small, 0, 1), mean, std)
@@ -278,7 +299,18 @@ def _normalised(image: np.ndarray, mean, std) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_digit(model: torch.nn.Module, source, *, mean=None, std=None) -> tuple[int, torch.Tensor]:
-    """The predicted digit and the ten class probabilities for one image (chapter 8)."""
+    """The predicted digit and the ten class probabilities for one image (chapter 8).
+
+    The model runs in ``eval()`` mode on its own device; its mode is restored afterwards.
+
+    Args:
+        model: the trained network.
+        source: a :class:`PreparedDigit`, or anything :func:`prepare_digit` reads.
+        mean, std: passed to :func:`prepare_digit` (ignored for a :class:`PreparedDigit`).
+
+    Returns:
+        tuple: ``(digit, probabilities)``, the probabilities a CPU tensor of 10.
+    """
     prepared = source if isinstance(source, PreparedDigit) else prepare_digit(source, mean=mean, std=std)
     with eval_mode(model):
         probs = torch.softmax(model(prepared.tensor.to(device_of(model))), dim=1)[0].cpu()
@@ -290,6 +322,12 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
     ipywidgets 7 gives ``{name: {"metadata": ..., "content": bytes}}``; ipywidgets 8 gives a tuple of
     ``{"name": ..., "content": memoryview, ...}``.
+
+    Args:
+        value: the widget's ``value``.
+
+    Returns:
+        list[tuple[str, bytes]]: one ``(file name, contents)`` per uploaded file.
     """
     if isinstance(value, dict):
         return [(name, bytes(item["content"])) for name, item in value.items()]
@@ -315,7 +353,16 @@ class Classified:
 
 
 def classify(model: torch.nn.Module, files: list[tuple[str, object]], *, mean=None, std=None) -> list[Classified]:
-    """Prepare and classify each ``(name, image source)``; a bad file gets its error, not an exception (chapter 8)."""
+    """Prepare and classify each ``(name, image source)``; a bad file gets its error, not an exception (chapter 8).
+
+    Args:
+        model: the trained network.
+        files: ``(name, source)`` pairs; ``source`` is anything :func:`prepare_digit` reads.
+        mean, std: passed to :func:`prepare_digit`.
+
+    Returns:
+        list[Classified]: one per file, in order; a :class:`DigitImageError` becomes its ``error``.
+    """
     results = []
     for name, source in files:
         try:

@@ -140,7 +140,15 @@ class LeNet(nn.Sequential):
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3) -> nn.Sequential:
-    """Conv (no bias: BatchNorm has one) -> BatchNorm -> ReLU, the modern building block (chapter 6)."""
+    """Conv (no bias: BatchNorm has one) -> BatchNorm -> ReLU, the modern building block (chapter 6).
+
+    Args:
+        c_in, c_out: input and output channels.
+        kernel_size: an odd size keeps the height and width (padding ``kernel_size // 2``).
+
+    Returns:
+        nn.Sequential: the three layers.
+    """
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(c_out),

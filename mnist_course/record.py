@@ -26,7 +26,13 @@ TARGET = 0.9965
 
 @dataclass
 class RecordRecipe:
-    """The record run's settings, as written in its result."""
+    """The record run's settings, as written in its result (chapter 10).
+
+    Args:
+        model: the model class's name.
+        augmentation, loss: descriptions of the augmentation and the loss.
+        epochs, batch_size, lr, optimizer, schedule, seed: the :class:`~mnist_course.recipe.Budget` fields used.
+    """
 
     model: str
     augmentation: str
@@ -41,7 +47,12 @@ class RecordRecipe:
 
 @dataclass
 class SavedCheckpoint:
-    """The file name and SHA-256 of the record's checkpoint."""
+    """The file name and SHA-256 of the record's checkpoint (chapter 10).
+
+    Args:
+        path: the checkpoint's file name (no folder).
+        sha256: its SHA-256 hex digest.
+    """
 
     path: str
     sha256: str

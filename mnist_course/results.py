@@ -50,7 +50,14 @@ class Environment:
 
 
 def environment(device) -> Environment:
-    """The :class:`Environment` of this process on ``device`` (chapter 10)."""
+    """The :class:`Environment` of this process on ``device`` (chapter 10).
+
+    Args:
+        device: the device the measurement ran on.
+
+    Returns:
+        Environment: now (UTC), the command line, the device, versions, threads and the GPU.
+    """
     main = sys.argv[0].endswith("__main__.py")
     return Environment(
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -111,7 +118,14 @@ def write_json(result, path: str | os.PathLike) -> Path:
 
 
 def read_reference(name: str) -> dict:
-    """A committed result shipped with the package, as JSON data: ``"bench-cpu"`` or ``"record"`` (chapter 10)."""
+    """A committed result shipped with the package, as JSON data (chapter 10).
+
+    Args:
+        name: ``"bench-cpu"`` or ``"record"``: a file ``mnist_course/reference/NAME.json``.
+
+    Returns:
+        dict: the parsed JSON; an unknown name raises ``FileNotFoundError`` listing the available ones.
+    """
     from importlib.resources import files
 
     folder = files("mnist_course") / "reference"

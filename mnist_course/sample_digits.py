@@ -116,7 +116,15 @@ def _glyph(digit: int, rng: np.random.Generator, size: int, kind: str) -> Image.
 
 
 def make_sample(digit: int, rng: np.random.Generator) -> Sample:
-    """One generated photo-like image of ``digit`` (chapter 8)."""
+    """One generated photo-like image of ``digit`` (chapter 8).
+
+    Args:
+        digit: the digit to draw, 0-9.
+        rng: the random generator; it decides every choice.
+
+    Returns:
+        Sample: the PIL image, the label and its style (``"pen"`` or ``"font"``, and the background).
+    """
     kind = "pen" if rng.random() < 0.6 else "font"
     w, h = int(rng.integers(90, 320)), int(rng.integers(90, 320))
     glyph = _glyph(digit, rng, int(min(w, h) * rng.uniform(0.35, 0.7)), kind)
@@ -149,6 +157,14 @@ def make_sample(digit: int, rng: np.random.Generator) -> Sample:
 
 
 def make_samples(per_digit: int = 6, seed: int = 0) -> list[Sample]:
-    """``per_digit`` generated images of each digit 0-9, reproducible from ``seed`` (chapter 8)."""
+    """``per_digit`` generated images of each digit 0-9, reproducible from ``seed`` (chapter 8).
+
+    Args:
+        per_digit: images per digit.
+        seed: seeds the generator.
+
+    Returns:
+        list[Sample]: ``10 * per_digit`` samples, the digits 0-9 in turn.
+    """
     rng = np.random.default_rng(seed)
     return [make_sample(d, rng) for _ in range(per_digit) for d in range(10)]

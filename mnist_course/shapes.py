@@ -25,6 +25,14 @@ def output_size(
     ``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``; with
     ``ceil_mode`` (pooling only) the division rounds up, but a last window that would start
     inside the right padding is dropped.
+
+    Args:
+        size: the input length (height or width).
+        kernel_size, stride, padding, dilation: the layer's settings along this dimension.
+        ceil_mode: round up, as ``nn.MaxPool2d(ceil_mode=True)`` does.
+
+    Returns:
+        int: the output length; invalid settings or a kernel larger than the padded input raise ``ValueError``.
     """
     for name, value, low in (
         ("size", size, 1),
@@ -90,6 +98,15 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
 
     Returns a :class:`ShapeTrace` (a list of :class:`LayerShape`) in execution order, so the
     flatten size before the first Linear layer can be read off instead of worked out.
+
+    The model runs once in ``eval()`` mode, without gradients, on its own device; its mode is restored.
+
+    Args:
+        model: the network.
+        input_shape: the shape of the zero input, batch dimension included.
+
+    Returns:
+        ShapeTrace: one :class:`LayerShape` per leaf layer that returned a tensor, in execution order.
     """
     rows: list[LayerShape] = []
     names = {module: name for name, module in model.named_modules()}
@@ -113,7 +130,16 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
 
 
 def flatten_size(model: nn.Module, input_shape=(1, 1, 28, 28)) -> int:
-    """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 3)."""
+    """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 3).
+
+    Args:
+        model: the network.
+        input_shape: the input's shape, as for :func:`trace`.
+
+    Returns:
+        int: the product of the preceding layer's output shape without the batch dimension;
+        ``ValueError`` if no ``nn.Linear`` follows another layer.
+    """
     rows = trace(model, input_shape)
     for before, row in zip(rows, rows[1:], strict=False):
         if row.layer == "Linear":

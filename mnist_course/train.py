@@ -66,7 +66,7 @@ def train_one_epoch(
     progress: bool = False,
     desc: str | None = None,
 ) -> EpochStats:
-    """One pass over ``loader``: the training loop of chapter 4, on the model's device.
+    """One pass over ``loader`` on the model's device: the loop chapter 4 writes by hand (chapter 4).
 
     Args:
         model: the network; put in ``train()`` mode.
@@ -100,7 +100,7 @@ def train_one_epoch(
         total_loss += value * len(labels)
         correct += (outputs.argmax(1) == labels).sum().item()
         seen += len(labels)
-        if batch % 20 == 0:
+        if batch % 20 == 0 or batch == bar.total:  # the last batch too, so the bar ends with the epoch's figures
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
     if seen == 0:
         raise ValueError("the training data is empty: the loader yielded no batches")

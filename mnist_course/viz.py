@@ -34,14 +34,30 @@ def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, width_r
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes with a white background, for ``ipywidgets.Image`` (chapter 2)."""
+    """The figure as PNG bytes with a white background, for ``ipywidgets.Image`` (chapter 2).
+
+    Args:
+        fig: the figure; saved with a tight bounding box.
+        dpi: the resolution.
+
+    Returns:
+        bytes: the PNG file.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", bbox_inches="tight")
     return buffer.getvalue()
 
 
 def unnormalize(images: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
-    """Undo ``Normalize(mean, std)`` and clamp to [0, 1] for display (chapter 2)."""
+    """Undo ``Normalize(mean, std)`` and clamp to [0, 1] for display (chapter 2).
+
+    Args:
+        images: any shape; detached and copied to the CPU as float32.
+        mean, std: the normalisation to undo.
+
+    Returns:
+        torch.Tensor: ``images * std + mean`` clamped to [0, 1], same shape, on the CPU.
+    """
     return (images.detach().cpu().float() * std + mean).clamp(0, 1)
 
 
@@ -196,7 +212,17 @@ def plot_history(history, *, eval_label: str = "validation") -> Figure:
 
 
 def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") -> Figure:
-    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 6)."""
+    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 6).
+
+    The colours are on a ``log(1 + count)`` scale, so the few mistakes stay visible beside the diagonal.
+
+    Args:
+        cm: a square count matrix, e.g. :func:`~mnist_course.evaluate.confusion_matrix`.
+        title: above the heatmap.
+
+    Returns:
+        Figure: the heatmap with a colour bar; empty cells are left blank.
+    """
     cm = torch.as_tensor(cm).cpu()
     n = cm.shape[0]
     fig, axes = _figure(6.2, 5.4)
@@ -227,7 +253,15 @@ def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") 
 
 
 def plot_per_class_accuracy(accuracy, *, title: str = "accuracy per digit") -> Figure:
-    """Bars of each class's accuracy, the y axis zoomed to where the differences are (chapter 4)."""
+    """Bars of each class's accuracy, the y axis zoomed to where the differences are (chapter 4).
+
+    Args:
+        accuracy: one accuracy in [0, 1] per class, e.g. :func:`~mnist_course.evaluate.per_class_accuracy`.
+        title: above the bars.
+
+    Returns:
+        Figure: bars labelled with the percentages.
+    """
     acc = 100 * torch.as_tensor(accuracy, dtype=torch.float64).cpu().numpy()
     fig, axes = _figure(6.5, 3.2)
     ax = axes[0, 0]
@@ -244,7 +278,15 @@ def plot_per_class_accuracy(accuracy, *, title: str = "accuracy per digit") -> F
 
 
 def plot_class_histogram(labels, *, title: str = "examples per digit") -> Figure:
-    """Bars of how many examples each digit has (chapter 2)."""
+    """Bars of how many examples each digit has (chapter 2).
+
+    Args:
+        labels: the classes 0-9 of every example (a tensor or anything ``torch.as_tensor`` takes).
+        title: above the bars.
+
+    Returns:
+        Figure: bars labelled with the counts.
+    """
     counts = torch.bincount(torch.as_tensor(labels).cpu().long(), minlength=10).numpy()
     fig, axes = _figure(6.5, 3.2)
     ax = axes[0, 0]
@@ -260,7 +302,16 @@ def plot_class_histogram(labels, *, title: str = "examples per digit") -> Figure
 
 
 def plot_probabilities(probabilities, image=None, *, title: str | None = None) -> Figure:
-    """Bars of the ten class probabilities, the prediction highlighted, optionally beside the input (chapter 8)."""
+    """Bars of the ten class probabilities, the prediction highlighted, optionally beside the input (chapter 8).
+
+    Args:
+        probabilities: exactly 10 values, any shape.
+        image: the model input to show on the left (values in [0, 1], e.g. ``PreparedDigit.image``), or None.
+        title: above the bars; default names the prediction and its probability.
+
+    Returns:
+        Figure: the bars, with the input beside them when given.
+    """
     probs = torch.as_tensor(probabilities, dtype=torch.float64).flatten().cpu()
     if probs.numel() != 10:
         raise ValueError(f"plot_probabilities() takes 10 class probabilities, got {probs.numel()}")

@@ -20,6 +20,15 @@ def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: 
     """Label and pixel statistics of one digit, in [0, 1] pixel units (chapter 2).
 
     Raises ``IndexError`` with the valid range for an index outside the data.
+
+    Args:
+        images, labels: the dataset (images normalised with ``mean`` and ``std``).
+        index: the digit; negative indices count from the end.
+        mean, std: the normalisation to undo.
+
+    Returns:
+        dict: ``index`` (non-negative), ``label``, ``mean`` and ``max`` pixel, ``ink_pixels`` (above 0.5)
+        and ``ink_box`` ``(top, left, bottom, right)`` or None without ink.
     """
     n = len(labels)
     if not -n <= index < n:
@@ -38,7 +47,16 @@ def digit_card(images: torch.Tensor, labels: torch.Tensor, index: int, *, mean: 
 
 
 def digit_browser(images: torch.Tensor, labels: torch.Tensor, *, mean: float = 0.0, std: float = 1.0, index: int = 0):
-    """A slider over the dataset showing each digit with its label and pixel statistics (chapter 2)."""
+    """A slider over the dataset showing each digit with its label and pixel statistics (chapter 2).
+
+    Args:
+        images, labels: the dataset, as for :func:`digit_card`.
+        mean, std: the normalisation to undo for display.
+        index: the digit shown first.
+
+    Returns:
+        ipywidgets.VBox: the slider, the picture and the statistics.
+    """
     import ipywidgets as w
 
     slider = w.IntSlider(value=index, min=0, max=len(labels) - 1, description="index", continuous_update=False)
@@ -56,7 +74,14 @@ def digit_browser(images: torch.Tensor, labels: torch.Tensor, *, mean: float = 0
 
 
 def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
-    """The output-size formula filled in with numbers, or what is wrong with the settings (chapter 3)."""
+    """The output-size formula filled in with numbers, or what is wrong with the settings (chapter 3).
+
+    Args:
+        size, kernel_size, stride, padding, dilation: as for :func:`~mnist_course.shapes.output_size`.
+
+    Returns:
+        str: the worked formula ending in the output size, or ``"no output: "`` and the reason.
+    """
     try:
         out = output_size(size, kernel_size, stride, padding, dilation)
     except ValueError as exc:
@@ -70,7 +95,15 @@ def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, 
 
 
 def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, padding: int = 2, dilation: int = 1):
-    """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3)."""
+    """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3).
+
+    Args:
+        size, kernel_size, stride, padding, dilation: the sliders' starting values.
+
+    Returns:
+        ipywidgets.VBox: the sliders, :func:`conv_report`'s formula and
+        :func:`~mnist_course.viz.plot_conv_windows`' grid.
+    """
     import ipywidgets as w
 
     sliders = {
@@ -97,7 +130,16 @@ def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, paddi
 
 
 def digit_upload(model: torch.nn.Module, *, mean: float | None = None, std: float | None = None):
-    """A file-upload box that classifies each uploaded photo of a digit and shows the probabilities (chapter 8)."""
+    """A file-upload box that classifies each uploaded photo of a digit and shows the probabilities (chapter 8).
+
+    Args:
+        model: the trained network.
+        mean, std: the training data's, passed to :func:`~mnist_course.handwriting.classify`.
+
+    Returns:
+        ipywidgets.VBox: the upload button, one result line per file, and a probability plot per
+        readable file.
+    """
     import ipywidgets as w
 
     upload = w.FileUpload(accept="image/*", multiple=True, description="Upload digit")

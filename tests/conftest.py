@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_course.data import TensorData, ensure_mnist, idx_bytes
+from mnist_course.data import TensorData
+from mnist_course.download import ensure_mnist, idx_bytes
 
 SMALL_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -35,7 +36,10 @@ def small_mnist() -> tuple[dict[str, bytes], dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """The real MNIST in the default data root, fetched (and verified) once per test run."""
+    """The real MNIST in the default data root, fetched (and verified) once per test run.
+
+    A test that uses it may download MNIST on a fresh machine: mark it ``@pytest.mark.slow``.
+    """
     return ensure_mnist().root
 
 

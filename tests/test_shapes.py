@@ -1,4 +1,4 @@
-"""mnist_course.models and mnist_course.shapes."""
+"""mnist_course.shapes: the output-size formula, the shape trace and flatten_size."""
 
 from __future__ import annotations
 
@@ -8,46 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_course.models import MODELS, count_parameters, create_model, model_name, model_table
+from mnist_course.models import create_model
 from mnist_course.shapes import flatten_size, output_size, trace
-
-EXPECTED = {
-    "cnn": (3_761_034, 3136),
-    "pytorch-examples-net": (21_840, 320),
-    "lenet5": (61_706, 400),
-    "lenet": (44_426, 256),
-    "convnet-bn": (29_034, 1568),
-    "lenet5-1998": (61_706, 400),
-    "modern-cnn": (150_698, 1152),
-}
-
-
-def test_registry_has_the_seven_models_with_their_parameter_counts():
-    assert {r["name"]: r["parameters"] for r in model_table()} == {k: v[0] for k, v in EXPECTED.items()}
-
-
-@pytest.mark.parametrize("name", list(MODELS))
-def test_every_model_maps_a_batch_to_ten_scores_and_has_its_flatten_size(name):
-    model = create_model(name)
-    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
-    assert flatten_size(model) == EXPECTED[name][1]
-    assert model_name(model) == name
-    assert trace(model).total_parameters == count_parameters(model)
-
-
-def test_pytorch_examples_net_returns_log_probabilities():
-    out = create_model("pytorch-examples-net").eval()(torch.randn(4, 1, 28, 28))
-    assert torch.allclose(out.exp().sum(1), torch.ones(4), atol=1e-5)
-
-
-def test_classic_lenet_uses_tanh_and_average_pooling():
-    layers = {type(m) for m in create_model("lenet5-1998").modules()}
-    assert nn.Tanh in layers and nn.AvgPool2d in layers and nn.ReLU not in layers and nn.MaxPool2d not in layers
-
-
-def test_unknown_model_name_lists_the_choices():
-    with pytest.raises(ValueError, match="lenet5.*modern-cnn"):
-        create_model("resnet")
 
 
 def test_output_size_matches_pytorch_conv_over_a_grid():
@@ -96,3 +58,12 @@ def test_trace_restores_train_mode_and_flatten_size_needs_linear():
     assert model.training
     with pytest.raises(ValueError, match="no nn.Linear"):
         flatten_size(nn.Sequential(nn.Conv2d(1, 2, 3)))
+
+
+@pytest.mark.parametrize("start", [True, False], ids=["from-train", "from-eval"])
+def test_trace_restores_the_mode_and_removes_its_hooks_when_the_model_fails(start):
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(10, 2)).train(start)  # 784 inputs, not 10
+    with pytest.raises(RuntimeError):
+        trace(model)
+    assert {m.training for m in model.modules()} == {start}
+    assert all(not m._forward_hooks for m in model.modules())
