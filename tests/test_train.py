@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_evaluate import Exploding
 from torch import nn
 
 from mnist_course.data import TensorData, TensorLoader
@@ -135,20 +136,6 @@ def test_fit_of_zero_more_epochs_does_nothing(tiny_data):
     before = [p.clone() for p in model.parameters()]
     history = fit(model, TensorLoader(train, 64), optimizer=opt, epochs=0, progress=False)
     assert history.epochs == [] and all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-
-
-class Exploding(nn.Module):
-    """A small network whose forward raises once ``fail`` is set."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(784, 10))
-        self.fail = False
-
-    def forward(self, x):
-        if self.fail:
-            raise RuntimeError("forward exploded")
-        return self.body(x)
 
 
 def _modes(model: nn.Module) -> set[bool]:
