@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mnist_course.data import TensorData, TensorLoader, load_tensors, mnist_datasets
-from mnist_course.device import native_bf16, pick_device, seed_everything
+from mnist_course.device import device_of, native_bf16, pick_device
 from mnist_course.models import ConvNetBN, LeNet, LeNet5, PyTorchExamplesNet
 from mnist_course.recipe import Budget, build_run
 from mnist_course.results import Environment, environment, from_dict, read_reference
@@ -224,14 +224,14 @@ def _median_seconds(run: Callable[[], float], repeats: int) -> float:
 
 
 def epoch_seconds(
-    model_factory, loader, device, *, channels_last=False, bf16=False, fused=False, compile=False
+    model_factory, loader, device=None, *, channels_last=False, bf16=False, fused=False, compile=False
 ) -> float:
     """Training time of one epoch of ``loader`` with Adam (lr 1e-3), from freshly seeded weights (chapter 10).
 
     Args:
         model_factory: the model class.
         loader: the batches (a ``DataLoader`` or ``TensorLoader``).
-        device: where the model trains.
+        device: where the model trains; default :func:`~mnist_course.device.pick_device`.
         channels_last: the channels-last memory layout.
         bf16: bf16 autocast, only where the hardware has it natively.
         fused: the fused optimizer step.
@@ -247,7 +247,7 @@ def epoch_seconds(
     return run.fit(progress=False).last.seconds
 
 
-def recipe_data(recipe: Recipe, device, *, root=None, limit=None):
+def recipe_data(recipe: Recipe, device=None, *, root=None, limit=None):
     """The training data of ``recipe``: tensors on ``device``, or a torchvision dataset (chapter 10).
 
     Args:
@@ -266,14 +266,14 @@ def recipe_data(recipe: Recipe, device, *, root=None, limit=None):
     return torch.utils.data.Subset(dataset, range(limit)) if limit is not None else dataset
 
 
-def time_to_accuracy(recipe: Recipe, train, test: TensorData, device, *, seed: int = 0, target: float = 0.99):
+def time_to_accuracy(recipe: Recipe, train, test: TensorData, device=None, *, seed: int = 0, target: float = 0.99):
     """Train ``recipe`` epoch by epoch until the accuracy on ``test`` first reaches ``target`` (chapter 10).
 
     Args:
         recipe: the race entry.
         train: its training data (:func:`recipe_data`).
         test: the evaluation data, normalised as the recipe says.
-        device: where to train.
+        device: where to train; default :func:`~mnist_course.device.pick_device`.
         seed: replaces the budget's seed.
         target: the accuracy to reach.
 
@@ -302,15 +302,15 @@ def time_to_accuracy(recipe: Recipe, train, test: TensorData, device, *, seed: i
     return result, settings
 
 
-def race(recipe: Recipe, device, seeds, *, target: float = 0.99, root=None, limit=None) -> Race:
+def race(recipe: Recipe, device=None, seeds=(0, 1, 2), *, target: float = 0.99, root=None, limit=None) -> Race:
     """Time to ``target`` for ``recipe`` once per seed, and the median over seeds (chapter 10).
 
-    The data is loaded once for all seeds. Speed records are reported on the test set, as
-    speed records are; the recipes themselves were chosen before, on the validation split.
+    The data is loaded once for all seeds. The target is test accuracy, as speed records
+    report it.
 
     Args:
         recipe: the race entry.
-        device: where to train.
+        device: where to train; default :func:`~mnist_course.device.pick_device`.
         seeds: e.g. ``(0, 1, 2)``.
         target: the test accuracy to reach.
         root: the data root.
@@ -319,6 +319,7 @@ def race(recipe: Recipe, device, seeds, *, target: float = 0.99, root=None, limi
     Returns:
         Race: per-seed runs and the median seconds (None unless most seeds reached the target).
     """
+    device = pick_device(device)
     train = recipe_data(recipe, device, root=root, limit=limit)
     test = load_tensors(False, root, device=device, normalize=recipe.normalize)
     outcomes = [time_to_accuracy(recipe, train, test, device, seed=s, target=target) for s in seeds]
@@ -336,18 +337,19 @@ LEVER_STEPS = (
 )
 
 
-def speed_levers(train: TensorData, device, repeats: int, *, compile: bool = False) -> list[LeverRow]:
+def speed_levers(train: TensorData, device=None, repeats: int = 3, *, compile: bool = False) -> list[LeverRow]:
     """One LeNet-5 epoch at batch 64 with the speed levers added one at a time (chapter 10).
 
     Args:
         train: the training images.
-        device: where to train.
+        device: where to train; default :func:`~mnist_course.device.pick_device`.
         repeats: timings per row (the median is kept).
         compile: add a ``torch.compile`` row (after a warm-up epoch).
 
     Returns:
         list[LeverRow]: seconds and speed-up over the first row; bf16 rows are skipped without native bf16.
     """
+    device = pick_device(device)
     steps = list(LEVER_STEPS)
     if compile:
         steps.append(("+ torch.compile (after warm-up)", {**steps[-1][1], "compile": True}))
@@ -411,31 +413,29 @@ def profile_steps(step: Callable[[], object], device, *, steps: int = 10, warmup
     return prof.key_averages()
 
 
-def step_profile(train: TensorData, device, batch_size: int = 128) -> list[OpShare]:
+def step_profile(train: TensorData, device=None, batch_size: int = 128) -> list[OpShare]:
     """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 10).
 
     Adam at lr 1e-3 from seeded weights; profiled with :func:`profile_steps`.
 
     Args:
         train: the training images.
-        device: where to train.
+        device: where to train; default :func:`~mnist_course.device.pick_device`.
         batch_size: examples per step.
 
     Returns:
         list[OpShare]: the eight operations with the most self CPU time, largest first.
     """
-    seed_everything(0)
-    model = LeNet5().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = iter(TensorLoader(train, batch_size, shuffle=True, seed=0))
+    run = build_run(LeNet5, train, Budget(batch_size=batch_size, lr=1e-3, schedule="constant"), device=device)
+    batches = iter(run.loader)
 
     def step():
         x, y = next(batches)
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
+        run.optimizer.zero_grad()
+        nn.functional.cross_entropy(run.model(x), y).backward()
+        run.optimizer.step()
 
-    ops = [e for e in profile_steps(step, device) if e.self_cpu_time_total > 0]
+    ops = [e for e in profile_steps(step, device_of(run.model)) if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in ops)
     ranked = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)
     return [OpShare(e.key, e.self_cpu_time_total / total, e.count) for e in ranked[:8]]
@@ -446,7 +446,7 @@ def measure_data_path(train: TensorData, device, repeats: int, *, root=None, lim
 
     Args:
         train: the in-memory training tensors.
-        device: where to train.
+        device: where to train; default :func:`~mnist_course.device.pick_device`.
         repeats: timings per path (the median is kept).
         root: the data root.
         limit: the DataLoader path uses the first ``limit`` images (match ``train``).

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from mnist_course.download import write_atomic
+from mnist_course.errors import CheckpointError
 from mnist_course.history import History
 from mnist_course.models import model_name
 
@@ -85,6 +86,7 @@ def save_checkpoint(
         "model_name": model_name(model),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_name": type(optimizer).__name__ if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
         "history": history.to_dict() if history is not None else None,
@@ -146,13 +148,26 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train with `--checkpoint {path}` first")
+        what = "a folder, not a checkpoint file" if path.is_dir() else "missing"
+        raise CheckpointError(f"{path} is {what}; train with `--checkpoint {path}` first")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from None
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): it was never written completely; use another checkpoint")
+    if head != b"PK\x03\x04":
+        raise CheckpointError(f"{path} is not a checkpoint: torch.save writes a zip archive, and this file is not one")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} could not be read as a checkpoint: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways; torch's advice would be unsafe
+        reason = type(exc).__name__
+        raise CheckpointError(
+            f"{path} is damaged and cannot be loaded safely ({reason}); use another checkpoint"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a mnist_course checkpoint (no '{FORMAT}' marker)")
+        raise CheckpointError(f"{path} is a PyTorch file but not a mnist_course checkpoint (no '{FORMAT}' marker)")
     return state
 
 
@@ -173,19 +188,48 @@ def check_schedule(path, saved: dict | None, scheduler, loader=None) -> None:
         return
     steps = len(loader) if loader is not None and hasattr(loader, "__len__") else None
     epochs = f" ({planned // steps} epoch{'s' if planned // steps != 1 else ''} of this data)" if steps else ""
-    raise ValueError(
+    raise CheckpointError(
         f"{path} follows a learning-rate schedule planned for {planned} steps{epochs}, but this one plans {now}: "
-        "resume with the same epochs and batch size, or use a constant schedule to extend runs freely"
+        "resume with the same epochs and batch size, or start a new run"
     )
+
+
+def _refuse_mismatches(path, state: dict, model, optimizer, scheduler, loader) -> None:
+    """Everything that can be checked before loading, so a refused load changes nothing."""
+    saved, target = state["model_name"], model_name(model)
+    if saved != target:
+        raise CheckpointError(f"{path} holds a '{saved}' model; it cannot be loaded into a '{target}' model")
+    if optimizer is not None:
+        kind = state.get("optimizer_name") or _optimizer_kind(state["optimizer"])
+        if state["optimizer"] is None:
+            raise CheckpointError(f"{path} was saved without an optimizer state")
+        if kind is not None and kind not in type(optimizer).__name__:  # Adam state fits AdamW too
+            raise CheckpointError(
+                f"{path} holds the state of a {kind} optimizer, which does not fit this {type(optimizer).__name__}: "
+                f"resume with {kind} (e.g. --optimizer {kind.lower()})"
+            )
+    if scheduler is not None and state["scheduler"] is not None:
+        check_schedule(path, state["scheduler"], scheduler, loader)
+    if scheduler is None and optimizer is not None and state["scheduler"] is not None:
+        raise CheckpointError(
+            f"{path} was saved with a learning-rate scheduler: pass one of the same kind to resume it "
+            "(without it, training would go on at the last learning rate of the schedule)"
+        )
+
+
+def _optimizer_kind(saved: dict | None) -> str | None:
+    """Adam or SGD, from the per-parameter state a checkpoint of mnist_course 0.1 saved (no name then)."""
+    keys = {k for per_param in (saved or {}).get("state", {}).values() for k in per_param}
+    return "Adam" if "exp_avg" in keys else "SGD" if "momentum_buffer" in keys else None
 
 
 def _load_states(path, state: dict, optimizer, scheduler, loader) -> None:
     if optimizer is not None:
-        if state["optimizer"] is None:
-            raise ValueError(f"{path} was saved without an optimizer state")
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path} holds an optimizer state that does not fit this optimizer: {exc}") from None
     if scheduler is not None and state["scheduler"] is not None:
-        check_schedule(path, state["scheduler"], scheduler, loader)
         scheduler.load_state_dict(state["scheduler"])
     if loader is not None and state["loader"] is not None and hasattr(loader, "load_state_dict"):
         loader.load_state_dict(state["loader"])
@@ -219,13 +263,12 @@ def load_checkpoint(
         Checkpoint: the model name, epoch, history and extra data.
     """
     state = read_checkpoint(path, map_location)
+    _refuse_mismatches(path, state, model, optimizer, scheduler, loader)
     saved, target = state["model_name"], model_name(model)
-    if saved != target:
-        raise ValueError(f"{path} holds a '{saved}' model; it cannot be loaded into a '{target}' model")
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} holds weights of a different '{saved}' architecture than this '{target}': {exc}"
         ) from exc
     _load_states(path, state, optimizer, scheduler, loader)

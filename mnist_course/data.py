@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mnist_course.download import ensure_mnist
+from mnist_course.errors import InputError
 
 #: Size of the validation split held out of the 60,000 training images (see :func:`train_val_split`).
 VALIDATION_SIZE = 5_000
@@ -76,6 +77,20 @@ def mnist_datasets(root: str | os.PathLike | None = None, *, normalize: bool = T
     return train, test
 
 
+def check_labels(labels: torch.Tensor, num_classes: int = 10, name: str = "labels") -> None:
+    """The one rule for labels everywhere: classes ``0 .. num_classes - 1`` (chapter 4).
+
+    Args:
+        labels: class indices.
+        num_classes: how many classes (the ten digits by default).
+        name: what the tensor is, for the message.
+
+    Raises :class:`~mnist_course.errors.InputError` for any other value.
+    """
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise InputError(f"{name} must be classes 0..{num_classes - 1}, got values {labels.min()}..{labels.max()}")
+
+
 @dataclass
 class TensorData:
     """A whole split in memory: ``images`` (N x 1 x 28 x 28 float) and ``labels`` (N, int64) (chapter 1).
@@ -85,6 +100,14 @@ class TensorData:
 
     images: torch.Tensor
     labels: torch.Tensor
+
+    def __post_init__(self):
+        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+            raise InputError(
+                f"TensorData needs one label per image: images {tuple(self.images.shape)}, "
+                f"labels {tuple(self.labels.shape)}"
+            )
+        check_labels(self.labels)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -138,8 +161,8 @@ def train_val_split(data, val_size: int = VALIDATION_SIZE, *, seed: int = 0):
     """Hold out a fixed, random validation set from the training data (chapter 5).
 
     The same ``val_size`` examples are held out every time (a permutation drawn from its own
-    generator seeded with ``seed``), whatever the device, so every chapter tunes on the same
-    images and the test set is left for the final figure.
+    generator seeded with ``seed``), whatever the device, so choices made on them are
+    repeatable and the test set is left for the final figure.
 
     Args:
         data: the training split: a :class:`TensorData` or a map-style ``Dataset``.

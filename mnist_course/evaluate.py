@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_course.data import as_batches
+from mnist_course.data import as_batches, check_labels
 from mnist_course.device import device_of, eval_mode
+from mnist_course.errors import InputError
 
 
 @dataclass
@@ -59,7 +60,7 @@ def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
             correct += (out.argmax(1) == y).sum().item()
             total += len(y)
     if total == 0:
-        raise ValueError("evaluate() got no examples: the data is empty")
+        raise InputError("evaluate() got no examples: the data is empty")
     return Evaluation(total_loss / total, correct / total, correct, total)
 
 
@@ -113,7 +114,7 @@ def predict(model: nn.Module, data) -> Predictions:
             probs.append(torch.softmax(model(x.to(device)), dim=1).cpu())
             labels.append(y.cpu())
     if not labels:
-        raise ValueError("predict() got no examples: the data is empty")
+        raise InputError("predict() got no examples: the data is empty")
     p = torch.cat(probs)
     return Predictions(torch.cat(labels), p.argmax(1), p)
 
@@ -130,10 +131,9 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
         torch.Tensor: ``num_classes x num_classes`` int64 counts, on the CPU.
     """
     if predicted.shape != labels.shape:
-        raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} differ in shape")
-    for name, t in (("labels", labels), ("predicted", predicted)):
-        if t.numel() and (t.min() < 0 or t.max() >= num_classes):
-            raise ValueError(f"{name} must be classes 0..{num_classes - 1}, got values {t.min()}..{t.max()}")
+        raise InputError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} differ in shape")
+    check_labels(labels, num_classes)
+    check_labels(predicted, num_classes, "predicted")
     index = labels.long().cpu() * num_classes + predicted.long().cpu()
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
@@ -187,7 +187,7 @@ def throughput(model: nn.Module, data, *, repeats: int = 1) -> float:
     device = device_of(model)
     batches = [x.to(device) for x, _ in as_batches(data)]
     if not batches:
-        raise ValueError("throughput() got no examples: the data is empty")
+        raise InputError("throughput() got no examples: the data is empty")
     with eval_mode(model):
         model(batches[0])
         if device.type == "cuda":

@@ -20,10 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnist_course.data import normalization_stats
 from mnist_course.device import device_of, eval_mode
+from mnist_course.errors import DigitImageError
 
-
-class DigitImageError(ValueError):
-    """An image that cannot be turned into one MNIST-style digit, with the reason (chapter 8)."""
+#: The smallest image side that can hold a digit, for every kind of input (files, PIL images, arrays).
+MIN_SIDE = 8
 
 
 def to_grayscale(source) -> np.ndarray:
@@ -50,6 +50,7 @@ def to_grayscale(source) -> np.ndarray:
             f"cannot read a digit from {type(source).__name__}: pass a PIL image, a file path, file bytes, "
             "or a 2-D/3-D numpy array"
         )
+    _check_image(image, getattr(image, "filename", "") or "the image")
     image = ImageOps.exif_transpose(image)  # photos from phones are often stored rotated
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
@@ -62,6 +63,23 @@ def to_grayscale(source) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
+def _too_small(width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE:
+        raise DigitImageError(f"the image is too small to hold a digit: {width}x{height} pixels")
+
+
+def _check_image(image: Image.Image, name: str) -> None:
+    """One picture, at least :data:`MIN_SIDE` pixels a side: the same rules as for arrays.
+
+    A phone's JPEG often carries extra frames (MPO: previews, depth): its first frame is the
+    photo. Other images with several frames (GIF, APNG, WebP, TIFF) are refused.
+    """
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "MPO":
+        raise DigitImageError(f"{name} has {frames} frames (an animation?): save the frame with the digit as a PNG")
+    _too_small(*image.size)
+
+
 def _open(source) -> Image.Image:
     name = "the given bytes" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
@@ -72,6 +90,8 @@ def _open(source) -> Image.Image:
         raise DigitImageError(f"no such file: {name}") from None
     except UnidentifiedImageError:
         raise DigitImageError(f"{name} is not an image file PIL can read (PNG, JPEG, ...)") from None
+    except Image.DecompressionBombError as exc:
+        raise DigitImageError(f"{name} is too large to open safely ({exc}); scale it down first") from None
     except OSError as exc:
         raise DigitImageError(f"{name} could not be read as an image: {exc}") from None
     return image
@@ -89,8 +109,7 @@ def _image_shaped(array: np.ndarray) -> np.ndarray:
         raise DigitImageError(
             f"an image array must be H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA), got shape {array.shape}"
         )
-    if min(array.shape[:2]) < 8:
-        raise DigitImageError(f"the image is too small to hold a digit: {array.shape[1]}x{array.shape[0]} pixels")
+    _too_small(array.shape[1], array.shape[0])
     return array
 
 

@@ -11,7 +11,7 @@ class EpochRecord:
 
     Args:
         epoch: its number, from 1.
-        train_loss: mean training loss over the epoch's batches (in train mode, while learning).
+        train_loss: mean training loss per example over the epoch (in train mode, while learning).
         train_accuracy: running training accuracy over the epoch (None if not measured).
         eval_loss: loss on the evaluation data after the epoch (None without it).
         eval_accuracy: accuracy on the evaluation data after the epoch (None without it).

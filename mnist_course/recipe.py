@@ -25,7 +25,8 @@ from mnist_course.models import count_parameters
 from mnist_course.table import html_table, text_table
 from mnist_course.train import fit
 
-_CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("onecycle", "constant"), "anneal": ("cos", "linear")}
+#: The allowed values of the :class:`Budget` fields that are names.
+CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("onecycle", "constant"), "anneal": ("cos", "linear")}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Budget:
     fused: bool = False
 
     def __post_init__(self):
-        for name, allowed in _CHOICES.items():
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         checks = {

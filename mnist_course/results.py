@@ -60,7 +60,7 @@ def environment(device) -> Environment:
     """
     main = sys.argv[0].endswith("__main__.py")
     return Environment(
-        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         command=" ".join(["python -m mnist_course", *sys.argv[1:]]) if main else " ".join(sys.argv),
         device=describe_device(device),
         platform=platform.platform(),

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mnist_course.device import device_of, eval_mode
+from mnist_course.errors import ShapeError, first_line
 from mnist_course.table import html_table, text_table
 
 
@@ -93,6 +94,17 @@ class ShapeTrace(list):
         return html_table(*self._cells())
 
 
+def _shape_error(exc: Exception, entered, finished: int, names, done: ShapeTrace) -> ShapeError:
+    """A :class:`~mnist_course.errors.ShapeError` naming where shapes stopped fitting, with the rows traced before."""
+    if len(entered) > finished:  # a layer started and did not finish: it is the one
+        module, shape = entered[-1]
+        where = f"layer {names.get(module, '?')} ({type(module).__name__}) cannot take input of shape {shape}"
+    else:  # every layer that started finished: the model's own forward code failed between layers
+        after = f" after layer {names.get(entered[-1][0], '?')}" if entered else ""
+        where = f"the model's forward code{after} failed"
+    return ShapeError(f"{where}: {first_line(exc)}\nlayers traced before it:\n{done}", rows=list(done))
+
+
 def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
     """Run a zero tensor of ``input_shape`` through ``model`` and record each leaf layer (chapter 3).
 
@@ -106,23 +118,32 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
         input_shape: the shape of the zero input, batch dimension included.
 
     Returns:
-        ShapeTrace: one :class:`LayerShape` per leaf layer that returned a tensor, in execution order.
+        ShapeTrace: one :class:`LayerShape` per leaf layer, in execution order. A layer that cannot
+        take its input raises :class:`~mnist_course.errors.ShapeError` naming it, with the rows so far.
     """
     rows: list[LayerShape] = []
     names = {module: name for name, module in model.named_modules()}
+    entered: list[tuple[nn.Module, tuple]] = []
+    finished = [0]
     hooks = []
 
+    def enter(module, inputs):
+        entered.append((module, tuple(inputs[0].shape) if inputs and isinstance(inputs[0], torch.Tensor) else ()))
+
     def record(module, _inputs, output):
+        finished[0] += 1
         if isinstance(output, torch.Tensor):
             params = sum(p.numel() for p in module.parameters(recurse=False))
             rows.append(LayerShape(names[module], type(module).__name__, tuple(output.shape), params))
 
     for module in model.modules():
         if not list(module.children()):
-            hooks.append(module.register_forward_hook(record))
+            hooks += [module.register_forward_pre_hook(enter), module.register_forward_hook(record)]
     try:
         with torch.no_grad(), eval_mode(model):
             model(torch.zeros(input_shape, device=device_of(model)))
+    except (RuntimeError, ValueError) as exc:
+        raise _shape_error(exc, entered, finished[0], names, ShapeTrace(rows, input_shape)) from None
     finally:
         for h in hooks:
             h.remove()

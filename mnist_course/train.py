@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 
 from mnist_course.checkpoint import load_checkpoint, save_checkpoint
 from mnist_course.device import device_of, train_mode
+from mnist_course.download import check_output_path
+from mnist_course.errors import InputError, TrainingDiverged
 from mnist_course.evaluate import evaluate
 from mnist_course.history import EpochRecord, History
 
@@ -47,11 +49,18 @@ class EpochStats:
     batch_losses: list[tuple[int, float]]
 
 
-def _check_finite(loss: float, where: str) -> None:
-    if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"the training loss became {loss} at {where}: the weights are now unusable. Lower the "
-            "learning rate, check the inputs are normalised, and start again (or resume from the last checkpoint)."
+#: Training has diverged when a batch loss exceeds this many times the loss of guessing
+#: uniformly among the classes (``ln(10)`` = 2.30 for ten digits), or is not finite.
+DIVERGED_LOSS_FACTOR = 10
+
+
+def _check_loss(loss: float, classes: int, where: str) -> None:
+    limit = DIVERGED_LOSS_FACTOR * math.log(max(classes, 2))
+    if not math.isfinite(loss) or loss > limit:
+        raise TrainingDiverged(
+            f"training diverged: the loss became {loss:.4g} at {where} (more than {DIVERGED_LOSS_FACTOR}x the "
+            f"{math.log(max(classes, 2)):.2f} of guessing, or not finite), so the weights are unusable: start again "
+            "with a lower learning rate, and check that the inputs are normalised."
         )
 
 
@@ -75,10 +84,10 @@ def train_one_epoch(
         loss_fn: ``loss_fn(outputs, labels)``; cross-entropy by default.
         scheduler: a learning-rate scheduler stepped after every batch (e.g. ``OneCycleLR``).
         autocast: e.g. ``torch.bfloat16``: forward pass and loss in mixed precision (chapter 10).
-        progress, desc: show a ``tqdm.auto`` bar labelled ``desc`` with the running loss and accuracy.
+        progress, desc: a ``tqdm.auto`` bar labelled ``desc``, with the running loss and accuracy.
 
     Returns:
-        EpochStats: loss, accuracy, examples, seconds and each batch's loss (a non-finite loss raises).
+        EpochStats: loss, accuracy, examples, seconds, each batch's loss. ``TrainingDiverged`` if it diverges.
     """
     device = device_of(model)
     model.train()
@@ -91,7 +100,7 @@ def train_one_epoch(
             outputs = model(images)
             loss = loss_fn(outputs, labels)
         value = loss.item()
-        _check_finite(value, f"{desc + ', ' if desc else ''}batch {batch}")
+        _check_loss(value, outputs.shape[-1], f"{desc + ', ' if desc else ''}batch {batch}")
         loss.backward()
         optimizer.step()
         if scheduler is not None:
@@ -103,7 +112,7 @@ def train_one_epoch(
         if batch % 20 == 0 or batch == bar.total:  # the last batch too, so the bar ends with the epoch's figures
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
     if seen == 0:
-        raise ValueError("the training data is empty: the loader yielded no batches")
+        raise InputError("the training data is empty: the loader yielded no batches")
     return EpochStats(total_loss / seen, correct / seen, seen, time.perf_counter() - started, batch_losses)
 
 
@@ -125,15 +134,25 @@ def _record(history: History, epoch: int, stats: EpochStats, evaluation) -> None
     )
 
 
-def _start(history, epochs, checkpoint, resume, model, optimizer, scheduler, loader) -> History:
-    """The history :func:`fit` continues: the checkpoint's when resuming, else the given or a new one."""
+def _start(history, epochs, checkpoint, resume, overwrite, model, optimizer, scheduler, loader):
+    """The history :func:`fit` continues and the epochs already done: the checkpoint's when resuming.
+
+    A checkpoint file is only replaced by the run it belongs to (``resume``) or when asked
+    (``overwrite``), and its path is checked for writing before the first batch.
+    """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH to resume from")
+    history = history if history is not None else History()
+    if checkpoint is None:
+        return history, len(history.epochs)
+    hint = "resume=True continues that run, overwrite=True replaces it with a new one"
+    check_output_path(checkpoint, overwrite=resume or overwrite, what="checkpoint", exists=hint)
     if resume and Path(checkpoint).exists():
-        return load_checkpoint(checkpoint, model, optimizer, scheduler, loader=loader).history or History()
-    return history if history is not None else History()
+        saved = load_checkpoint(checkpoint, model, optimizer, scheduler, loader=loader)
+        return saved.history or History(), saved.epoch
+    return history, len(history.epochs)
 
 
 def fit(
@@ -150,33 +169,37 @@ def fit(
     resume: bool = False,
     history: History | None = None,
     autocast: torch.dtype | None = None,
+    extra: dict | None = None,
+    overwrite: bool = False,
 ) -> History:
     """Train for ``epochs`` epochs with :func:`train_one_epoch`, evaluating after each (chapter 4).
 
     Runs on the model's device and leaves the model in the train/eval mode it found.
 
     Args:
-        model, train_loader, optimizer, scheduler, loss_fn, autocast: as for :func:`train_one_epoch`.
+        model, train_loader, optimizer, loss_fn, autocast: as for :func:`train_one_epoch`.
+        scheduler: stepped after every batch, as ``OneCycleLR`` expects; count a per-epoch
+            schedule in batches (e.g. ``StepLR(optimizer, step_size=len(train_loader))``).
         eval_data: evaluated after every epoch by :func:`~mnist_course.evaluate.evaluate`: the
             validation split while you make choices, the test split for a final figure.
         epochs: the total, counting the epochs already in ``history`` or the checkpoint.
         progress: a progress bar per epoch.
-        checkpoint: save a checkpoint here after every epoch (chapter 7).
-        resume: continue from ``checkpoint`` if it exists (weights, all states, history).
+        checkpoint, extra: save a checkpoint here after every epoch, with ``extra`` (e.g. the settings) (chapter 7).
+        resume, overwrite: continue from an existing ``checkpoint`` (weights, all states, history), or
+            replace it with this run; without either, an existing file is refused before any training.
         history: an earlier run's record, continued in place.
 
     Returns:
         History: every batch's loss and one :class:`~mnist_course.history.EpochRecord` per epoch.
     """
-    history = _start(history, epochs, checkpoint, resume, model, optimizer, scheduler, train_loader)
+    history, done = _start(history, epochs, checkpoint, resume, overwrite, model, optimizer, scheduler, train_loader)
     options = {"scheduler": scheduler, "autocast": autocast, "progress": progress}
+    saved_with = {"loader": train_loader, "extra": extra}
     with train_mode(model):
-        for epoch in range(len(history.epochs) + 1, epochs + 1):
+        for epoch in range(done + 1, epochs + 1):
             stats = train_one_epoch(model, train_loader, optimizer, loss_fn, desc=f"epoch {epoch}/{epochs}", **options)
             evaluation = evaluate(model, eval_data, loss_fn=loss_fn) if eval_data is not None else None
             _record(history, epoch, stats, evaluation)
             if checkpoint is not None:
-                save_checkpoint(
-                    checkpoint, model, optimizer, scheduler, epoch=epoch, history=history, loader=train_loader
-                )
+                save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epoch, history=history, **saved_with)
     return history

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torchvision.utils import make_grid
 
+from mnist_course.errors import InputError
 from mnist_course.shapes import output_size
 
 MISTAKE_COLOR = "#d62728"
@@ -75,7 +76,7 @@ def show_image(image: torch.Tensor, title: str | None = None, *, mean: float = 0
     """
     img = unnormalize(torch.as_tensor(np.asarray(image, dtype=np.float32)), mean, std).squeeze()
     if img.ndim != 2:
-        raise ValueError(f"show_image() takes one grayscale image, got shape {tuple(img.shape)}")
+        raise InputError(f"show_image() takes one grayscale image, got shape {tuple(img.shape)}")
     fig, axes = _figure(3.2, 3.2)
     ax = axes[0, 0]
     ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=1)
@@ -102,7 +103,7 @@ def show_batch(
         Figure: the grid.
     """
     if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"show_batch() takes a non-empty batch N x C x H x W, got shape {tuple(images.shape)}")
+        raise InputError(f"show_batch() takes a non-empty batch N x C x H x W, got shape {tuple(images.shape)}")
     grid = make_grid(unnormalize(images, mean, std), nrow=nrow, padding=2, pad_value=1.0)
     rows = math.ceil(len(images) / nrow)
     fig, axes = _figure(max(2.0, 0.6 * nrow), max(1.2, 0.6 * rows + (0.4 if title else 0)))
@@ -152,7 +153,7 @@ def show_labelled(
         Figure: the grid.
     """
     if len(images) == 0:
-        raise ValueError("show_labelled() got no images: pass at least one")
+        raise InputError("show_labelled() got no images: pass at least one")
     images = unnormalize(images, mean, std)
     nrows = math.ceil(len(images) / nrow)
     fig, axes = _figure(1.25 * nrow, 1.45 * nrows, nrows, nrow)
@@ -314,7 +315,7 @@ def plot_probabilities(probabilities, image=None, *, title: str | None = None) -
     """
     probs = torch.as_tensor(probabilities, dtype=torch.float64).flatten().cpu()
     if probs.numel() != 10:
-        raise ValueError(f"plot_probabilities() takes 10 class probabilities, got {probs.numel()}")
+        raise InputError(f"plot_probabilities() takes 10 class probabilities, got {probs.numel()}")
     ncols = 2 if image is not None else 1
     fig, axes = _figure(3.0 * ncols + 1.5, 2.8, 1, ncols, width_ratios=[1, 2] if image is not None else None)
     if image is not None:

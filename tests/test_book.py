@@ -63,6 +63,7 @@ def book(tmp_path_factory) -> Path:
     return out / "_build" / "html"
 
 
+@pytest.mark.slow
 def test_book_builds_every_page(book):
     for page in chapter_pages():
         assert (book / page).is_file(), page
@@ -130,6 +131,7 @@ def stored_figures(page: str) -> int:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", chapter_pages())
 def test_page_renders_offline(page, server, browser):
     tab = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -14,6 +14,7 @@ from mnist_course import checkpoint as ckpt
 from mnist_course.checkpoint import Checkpoint, check_schedule, load_checkpoint, read_checkpoint, save_checkpoint
 from mnist_course.data import TensorLoader
 from mnist_course.device import seed_everything
+from mnist_course.errors import CheckpointError
 from mnist_course.history import EpochRecord, History
 from mnist_course.models import create_model
 from mnist_course.train import fit
@@ -81,13 +82,39 @@ def test_wrong_architecture_and_bad_files_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="saved without an optimizer state"):
         load_checkpoint(tmp_path / "custom.pt", Custom(3, 2), torch.optim.SGD(Custom(3, 2).parameters(), lr=0.1))
     (tmp_path / "junk.pt").write_text("hello")
-    with pytest.raises(ValueError, match="could not be read as a checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a checkpoint: torch.save writes a zip archive"):
         read_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a mnist_course checkpoint"):
+    with pytest.raises(CheckpointError, match="not a mnist_course checkpoint"):
         read_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="missing; train with `--checkpoint"):
         read_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint file"):
+        read_checkpoint(tmp_path)
+
+
+def test_damaged_checkpoints_get_a_safe_one_line_reason(tmp_path):
+    model, opt = _setup("lenet")
+    good = save_checkpoint(tmp_path / "good.pt", model, opt)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)"):
+        read_checkpoint(tmp_path / "empty.pt")
+    data = bytearray(good.read_bytes())
+    for i in range(80, 112):  # flip bytes inside the pickled data (the archive's first member)
+        data[i] ^= 0xFF
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="is damaged and cannot be loaded safely") as err:
+        read_checkpoint(tmp_path / "flipped.pt")
+    for unsafe in ("weights_only", "Re-running", "\n"):
+        assert unsafe not in str(err.value), "torch's unsafe advice is not passed on"
+
+
+def test_an_optimizer_state_goes_only_into_the_same_kind_of_optimizer(tmp_path):
+    model = create_model("lenet")
+    path = save_checkpoint(tmp_path / "sgd.pt", model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    fresh = create_model("lenet")
+    with pytest.raises(CheckpointError, match="holds the state of a SGD optimizer, which does not fit this Adam"):
+        load_checkpoint(path, fresh, torch.optim.Adam(fresh.parameters()))
 
 
 def test_checkpoint_keeps_the_history_typed_and_the_extra_data(tmp_path):
@@ -156,3 +183,26 @@ def test_fit_resume_refuses_a_one_cycle_schedule_of_another_length(tiny_data, tm
     same = _one_cycle(opt, len(loader))
     history = fit(model, loader, optimizer=opt, epochs=1, scheduler=same, checkpoint=ck, resume=True, progress=False)
     assert len(history.epochs) == 1 and same.last_epoch == len(loader), "the same plan resumes"
+
+
+def test_a_checkpoint_of_version_0_1_is_still_matched_to_its_optimizer(tmp_path):
+    """0.1 checkpoints carry no optimizer name: its kind is read from the state (momentum buffers are SGD's)."""
+    model, data = create_model("lenet"), torch.zeros(4, 1, 28, 28)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(data).sum().backward()
+    sgd.step()
+    state = torch.load(save_checkpoint(tmp_path / "new.pt", model, sgd), weights_only=True)
+    del state["optimizer_name"]
+    torch.save(state, tmp_path / "old.pt")
+    fresh = create_model("lenet")
+    with pytest.raises(CheckpointError, match="holds the state of a SGD optimizer, which does not fit this Adam"):
+        load_checkpoint(tmp_path / "old.pt", fresh, torch.optim.Adam(fresh.parameters()))
+
+
+def test_resuming_a_scheduled_run_without_a_scheduler_is_refused(tmp_path):
+    model, opt = _setup("lenet")
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=10)
+    path = save_checkpoint(tmp_path / "oc.pt", model, opt, sched)
+    fresh = create_model("lenet")
+    with pytest.raises(CheckpointError, match="was saved with a learning-rate scheduler: pass one of the same kind"):
+        load_checkpoint(path, fresh, torch.optim.Adam(fresh.parameters()))

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 
 import pytest
+import torch
 from test_models import EXPECTED
 
 from mnist_course import bench as bench_module
@@ -68,11 +69,12 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
 
 
 def test_cli_errors_are_one_line_with_nonzero_exit(tmp_path, capsys):
-    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt")]) == 1
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt")]) == 4
     err = capsys.readouterr().err
-    assert "error: no checkpoint at" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert main(["train", "--model", "lenet", "--resume"]) == 1
-    assert "--resume needs --checkpoint" in capsys.readouterr().err
+    assert "none.pt is missing; train with" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model", "lenet", "--resume"])
+    assert exit_.value.code == 2 and "--resume needs --checkpoint" in capsys.readouterr().err
 
 
 def test_cli_record_passes_its_options_and_writes_the_result(tmp_path, monkeypatch, capsys):
@@ -144,29 +146,6 @@ def test_cli_train_then_evaluate_then_resume(mnist_root, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cli_resume_refuses_a_changed_one_cycle_plan(mnist_root, tmp_path, capsys):
-    ck = tmp_path / "oc.pt"
-    base = [
-        "train",
-        "--model",
-        "lenet",
-        "--limit",
-        "500",
-        "--root",
-        str(mnist_root),
-        "--checkpoint",
-        str(ck),
-        "--no-progress",
-    ]
-    assert main([*base, "--epochs", "1"]) == 0
-    capsys.readouterr()
-    assert main([*base, "--epochs", "3", "--resume"]) == 1
-    err = capsys.readouterr().err
-    assert "planned for 4 steps (1 epoch of this data), but this one plans 12" in err
-    assert "Traceback" not in err
-
-
-@pytest.mark.slow
 def test_cli_fetch_reports_where_and_from_which_source(mnist_root, capsys):
     assert main(["fetch", "--root", str(mnist_root)]) == 0
     out = capsys.readouterr().out
@@ -196,6 +175,157 @@ def test_cli_predict_on_generated_sample_pngs(mnist_root, tmp_path, capsys):
     assert (root / "checkpoints" / "lenet5.ckpt").exists()
 
     ck = root / "checkpoints" / "lenet5.ckpt"
-    assert main(["predict", pngs[0], str(tmp_path / "notes.png"), "--checkpoint", str(ck), "--root", str(root)]) == 1
+    assert main(["predict", pngs[0], str(tmp_path / "notes.png"), "--checkpoint", str(ck), "--root", str(root)]) == 6
     out = capsys.readouterr().out
     assert "notes.png: " in out and "not an image file" in out
+
+
+def _train(root, checkpoint, *extra) -> int:
+    """`train` of the unpadded LeNet on 500 images, quietly."""
+    base = ["train", "--model", "lenet", "--limit", "500", "--root", str(root), "--no-progress"]
+    return main([*base, "--checkpoint", str(checkpoint), *extra])
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.slow
+def test_cli_resume_keeps_the_saved_settings_and_says_when_a_run_is_finished(mnist_root, tmp_path, capsys):
+    ck = tmp_path / "run.ckpt"
+    assert _train(mnist_root, ck, "--epochs", "1", "--lr", "0.002", "--schedule", "constant") == 0
+    capsys.readouterr()
+    # the issue's repro: a new --lr used to be printed in the header and ignored
+    assert _train(mnist_root, ck, "--resume", "--lr", "0.01") == 4
+    err = _one_line(capsys.readouterr().err)
+    assert "was trained with --lr 0.002, and a resumed run keeps its settings" in err
+    assert f"`python -m mnist_course train --model lenet --checkpoint {ck} --root {mnist_root} --resume`" in err
+    # settings left out come from the checkpoint, and the header shows what really trains
+    assert _train(mnist_root, ck, "--resume", "--epochs", "2") == 0
+    out = capsys.readouterr().out
+    assert "--lr 0.002" in out and "--schedule constant" in out and "resuming after epoch 1" in out
+    assert "epoch 1:" in out and "epoch 2:" in out
+    assert _train(mnist_root, ck, "--resume", "--epochs", "2") == 0
+    out = capsys.readouterr().out
+    assert "has finished its 2 epochs (test accuracy" in out and "nothing to train" in out and "epoch 3" not in out
+
+
+@pytest.mark.slow
+def test_cli_resume_refuses_another_plan_optimizer_or_schedule(mnist_root, tmp_path, capsys):
+    ck = tmp_path / "oc.ckpt"
+    assert _train(mnist_root, ck, "--epochs", "1") == 0  # one-cycle Adam
+    capsys.readouterr()
+    # the issue's repro: --schedule constant, as the old message advised, trained at lr 3e-8
+    for change in (["--schedule", "constant"], ["--optimizer", "sgd"], ["--epochs", "3"]):
+        assert _train(mnist_root, ck, "--resume", *change) == 4
+        err = _one_line(capsys.readouterr().err)
+        assert f"was trained with {change[0]} " in err and "start a new run with another --checkpoint" in err
+    assert _train(mnist_root, ck, "--resume") == 0
+    assert "has finished its 1 epoch" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cli_never_overwrites_a_file_without_overwrite(mnist_root, tmp_path, capsys):
+    from mnist_course.checkpoint import read_checkpoint
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8 my photo")
+    assert _train(mnist_root, photo, "--epochs", "1") == 3
+    err = _one_line(capsys.readouterr().err)
+    assert "photo.jpg already exists: --resume continues that run, --overwrite replaces it" in err
+    assert photo.read_bytes() == b"\xff\xd8 my photo"
+    assert _train(mnist_root, photo, "--epochs", "1", "--overwrite") == 0
+    assert read_checkpoint(photo)["epoch"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_cli_checkpoint_path_is_checked_before_training(mnist_root, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("x")
+    path = tmp_path if where == "folder" else tmp_path / "file" / "run.ckpt"
+    assert _train(mnist_root, path, "--epochs", "1") == 3
+    captured = capsys.readouterr()
+    assert captured.out == "", "refused before loading data or training"
+    assert "is a folder" in _one_line(captured.err) or "cannot write the checkpoint" in captured.err
+
+
+@pytest.mark.slow
+def test_cli_a_diverging_run_stops_with_one_line(mnist_root, tmp_path, capsys):
+    """The issue's repro: Adam at --lr 10 reached loss 7e30 and 10% accuracy with exit status 0."""
+    args = ["--epochs", "3", "--lr", "10", "--schedule", "constant"]
+    assert _train(mnist_root, tmp_path / "boom.ckpt", *args) == 5
+    assert "training diverged: the loss became" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_cli_bad_checkpoints_get_one_line_each(mnist_root, tmp_path, capsys):
+    ck = tmp_path / "good.ckpt"
+    assert _train(mnist_root, ck, "--epochs", "1") == 0
+    data = bytearray(ck.read_bytes())
+    for i in range(80, 112):
+        data[i] ^= 0xFF
+    files = {"empty.ckpt": b"", "notes.ckpt": b"not a checkpoint at all", "flipped.ckpt": bytes(data)}
+    reasons = {"empty.ckpt": "is empty (0 bytes)", "notes.ckpt": "is not a checkpoint", "flipped.ckpt": "is damaged"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        assert main(["evaluate", "--checkpoint", str(tmp_path / name), "--root", str(mnist_root)]) == 4
+        err = _one_line(capsys.readouterr().err)
+        assert reasons[name] in err and "weights_only=False" not in err and "KeyError" not in err
+
+
+def test_cli_data_root_problems_are_one_line(tmp_path, capsys):
+    (tmp_path / "root").write_text("a file")
+    assert main(["fetch", "--root", str(tmp_path / "root")]) == 3
+    assert "is a file, not a folder" in _one_line(capsys.readouterr().err)
+
+
+def test_cli_output_files_are_checked_before_the_work(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(bench_module, "measure", lambda **kwargs: calls.append(kwargs) or reference("bench-cpu"))
+    monkeypatch.setattr(record_module, "record", lambda *a, **k: calls.append(k) or reference("record"))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "old.json").write_text("{}")
+    assert main(["bench", "--quick", "--out", str(tmp_path / "file" / "bench.json")]) == 3
+    assert "cannot write the results" in _one_line(capsys.readouterr().err)
+    assert main(["bench", "--quick", "--out", str(tmp_path / "old.json")]) == 3
+    assert "pass --overwrite to replace it" in _one_line(capsys.readouterr().err)
+    assert main(["record", "--checkpoint", str(tmp_path / "old.json")]) == 3
+    assert calls == [] and (tmp_path / "old.json").read_text() == "{}", "refused before any work, nothing touched"
+    assert main(["bench", "--quick", "--out", str(tmp_path / "old.json"), "--overwrite"]) == 0
+    assert len(calls) == 1 and json.loads((tmp_path / "old.json").read_text())["quick"] is False
+
+
+def test_cli_an_interrupted_command_is_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(COMMANDS, "models", interrupted)
+    monkeypatch.setitem(COMMANDS, "train", interrupted)
+    assert main(["models"]) == 130
+    assert _one_line(capsys.readouterr().err).endswith("error: interrupted\n")
+    assert main(["train", "--model", "lenet", "--checkpoint", "run.ckpt"]) == 130
+    assert "interrupted; run.ckpt holds the last complete epoch (continue with --resume)" in capsys.readouterr().err
+
+
+def test_cli_bench_quick_says_what_it_can_and_cannot_show(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "they check that everything runs; their ratios are noise on a busy machine" in text
+    assert "under 2 minutes" not in text
+
+
+@pytest.mark.slow
+def test_cli_refuses_to_resume_a_checkpoint_without_train_settings(mnist_root, tmp_path, capsys):
+    """A checkpoint written by fit() in a notebook (or by 0.1) does not say how it was trained."""
+    from mnist_course.data import TensorLoader, load_tensors
+    from mnist_course.models import create_model
+    from mnist_course.train import fit
+
+    model = create_model("lenet")
+    ck = tmp_path / "notebook.ckpt"
+    loader = TensorLoader(load_tensors(True, mnist_root, limit=256), 64)
+    fit(model, loader, optimizer=torch.optim.Adam(model.parameters()), epochs=1, progress=False, checkpoint=ck)
+    assert _train(mnist_root, ck, "--resume", "--epochs", "2") == 4
+    assert "stores no `train` settings" in _one_line(capsys.readouterr().err)

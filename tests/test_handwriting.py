@@ -170,3 +170,37 @@ def test_predict_digit_runs_in_eval_mode_and_restores_the_mode(start):
     with pytest.raises(RuntimeError, match="forward exploded"):
         predict_digit(model, prepared)
     assert model.training is start
+
+
+def _png(size, value=255) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_minimum_size_holds_for_files_and_pil_images_as_for_arrays():
+    """The issue's repro: a 2x2 image got a confident answer while a 2x2 array was refused."""
+    for source in (_png((2, 2)), Image.new("L", (2, 2)), np.zeros((2, 2), dtype=np.uint8)):
+        with pytest.raises(DigitImageError, match="too small to hold a digit: 2x2 pixels"):
+            to_grayscale(source)
+
+
+def test_a_multi_frame_image_is_refused_with_what_to_do(tmp_path):
+    frames = [Image.new("L", (28, 28), v) for v in (0, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(DigitImageError, match=r"anim\.gif has 2 frames \(an animation\?\): save the frame"):
+        to_grayscale(tmp_path / "anim.gif")
+
+
+def test_a_decompression_bomb_is_one_image_error_and_the_others_still_classify(tmp_path, monkeypatch):
+    from mnist_course.models import create_model
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # any image over 2,000 pixels counts as a bomb
+    (tmp_path / "huge.png").write_bytes(_png((100, 100)))
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[6:22, 12:16] = 255
+    results = classify(
+        create_model("lenet5"), [("huge.png", tmp_path / "huge.png"), ("one", digit)], mean=MEAN, std=STD
+    )
+    assert "too large to open safely" in results[0].error and results[0].digit is None
+    assert results[1].error is None and results[1].digit in range(10)

@@ -125,6 +125,7 @@ def test_stored_outputs_are_complete_and_clean(path):
                 assert not re.search(r"at 0x[0-9a-f]{6,}", text), "a memory address is printed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_chapter_runs_with_small_parameters(path, tmp_path, mnist_root):
     papermill = pytest.importorskip("papermill")

@@ -9,9 +9,10 @@ from torch import nn
 
 from mnist_course.data import TensorData, TensorLoader
 from mnist_course.device import seed_everything
+from mnist_course.errors import CheckpointError, DataError, TrainingDiverged
 from mnist_course.history import EpochRecord, History
 from mnist_course.models import create_model
-from mnist_course.train import EpochStats, fit, train_one_epoch
+from mnist_course.train import DIVERGED_LOSS_FACTOR, EpochStats, fit, train_one_epoch
 
 
 def _setup(name="pytorch-examples-net", seed=0, lr=3e-3):
@@ -187,7 +188,7 @@ def test_resume_gives_bit_identical_weights(tiny_data, tmp_path, path):
         else:
             ds = torch.utils.data.TensorDataset(train.images, train.labels)
             loader = torch.utils.data.DataLoader(ds, batch_size=32, shuffle=True)
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=len(loader), gamma=0.5)  # halve once an epoch
         h = fit(
             model,
             loader,
@@ -229,3 +230,84 @@ def test_fit_runs_on_the_models_device(tiny_data):
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].device.type))
     history = fit(model, TensorLoader(train, 64), test, optimizer=opt, epochs=1, progress=False)
     assert set(seen) == {"cuda"} and history.last.eval_accuracy is not None
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda p: torch.optim.Adam(p, lr=10), lambda p: torch.optim.SGD(p, lr=1e4)])
+def test_a_diverging_run_stops_with_a_clear_message(tiny_data, make_optimizer):
+    """The issue's repro: Adam at lr 10 used to reach loss 7e30 and 10% accuracy without a word."""
+    train, test = tiny_data
+    seed_everything(0)
+    model = create_model("lenet5")
+    with pytest.raises(
+        TrainingDiverged, match=r"training diverged: the loss became .* at epoch \d+/5, batch \d+"
+    ) as err:
+        fit(
+            model, TensorLoader(train, 32), test, optimizer=make_optimizer(model.parameters()), epochs=5, progress=False
+        )
+    assert isinstance(err.value, FloatingPointError), "still a FloatingPointError for code that catches that"
+    assert f"more than {DIVERGED_LOSS_FACTOR}x the 2.30 of guessing" in str(err.value)
+
+
+def test_the_divergence_rule_leaves_a_normal_run_alone(tiny_data):
+    train, test = tiny_data
+    model, opt = _setup("lenet5", lr=3e-3)
+    history = fit(model, TensorLoader(train, 32, shuffle=True, seed=0), test, optimizer=opt, epochs=2, progress=False)
+    assert max(loss for _, loss in history.batches) < DIVERGED_LOSS_FACTOR * 2.303
+
+
+def test_fit_never_overwrites_an_existing_file(tiny_data, tmp_path):
+    train, _ = tiny_data
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8 a photo")
+    model, opt = _setup("lenet")
+    with pytest.raises(DataError, match=r"photo\.jpg already exists: resume=True continues that run, overwrite=True"):
+        fit(model, TensorLoader(train, 64), optimizer=opt, epochs=1, progress=False, checkpoint=photo)
+    assert photo.read_bytes() == b"\xff\xd8 a photo"
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_an_unwritable_checkpoint_path_fails_before_the_first_batch(tiny_data, tmp_path, where):
+    train, _ = tiny_data
+    (tmp_path / "file").write_text("x")
+    path = tmp_path if where == "folder" else tmp_path / "file" / "run.ckpt"
+    model, opt = _setup("lenet")
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(DataError, match="is a folder|cannot write the checkpoint"):
+        fit(model, TensorLoader(train, 64), optimizer=opt, epochs=1, progress=False, checkpoint=path)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)), "no batch was trained"
+
+
+def test_fit_stores_extra_data_in_every_checkpoint(tiny_data, tmp_path):
+    from mnist_course.checkpoint import read_checkpoint
+
+    train, _ = tiny_data
+    model, opt = _setup("lenet")
+    ck = tmp_path / "run.ckpt"
+    fit(model, TensorLoader(train, 64), optimizer=opt, epochs=1, progress=False, checkpoint=ck, extra={"lr": 3e-3})
+    assert read_checkpoint(ck)["extra"] == {"lr": 3e-3}
+
+
+def test_resume_from_a_checkpoint_without_history_continues_after_its_epoch(tiny_data, tmp_path):
+    from mnist_course.checkpoint import save_checkpoint
+
+    train, _ = tiny_data
+    model, opt = _setup("lenet")
+    ck = save_checkpoint(tmp_path / "bare.ckpt", model, opt, epoch=1)  # saved by hand: no history
+    history = fit(model, TensorLoader(train, 64), optimizer=opt, epochs=2, progress=False, checkpoint=ck, resume=True)
+    assert [e.epoch for e in history.epochs] == [2], "epoch 1 is not trained again"
+
+
+def test_a_refused_resume_changes_nothing(tiny_data, tmp_path):
+    train, _ = tiny_data
+    loader = TensorLoader(train, 64)
+    model, opt = _setup("lenet")
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=len(loader))
+    ck = tmp_path / "oc.ckpt"
+    fit(model, loader, optimizer=opt, scheduler=sched, epochs=1, progress=False, checkpoint=ck)
+    fresh, fresh_opt = _setup("lenet", seed=1)
+    longer = torch.optim.lr_scheduler.OneCycleLR(fresh_opt, max_lr=0.01, total_steps=3 * len(loader))
+    before = [p.clone() for p in fresh.parameters()]
+    with pytest.raises(CheckpointError, match="planned for 5 steps"):
+        fit(fresh, loader, optimizer=fresh_opt, scheduler=longer, epochs=3, progress=False, checkpoint=ck, resume=True)
+    assert all(torch.equal(a, b) for a, b in zip(before, fresh.parameters(), strict=True)), "weights not loaded"
+    assert fresh_opt.state == {} and fresh_opt.param_groups[0]["initial_lr"] == 0.01 / 25

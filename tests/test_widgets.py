@@ -82,7 +82,7 @@ def test_digit_upload_classifies_each_uploaded_file():
     image[10:50, 18:24] = 20
     png = io.BytesIO()
     Image.fromarray(image.numpy()).save(png, format="PNG")
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     upload.value = (  # as ipywidgets 8 fills it
         {
             "name": "one.png",
