@@ -107,7 +107,6 @@ class TensorData:
                 f"TensorData needs one label per image: images {tuple(self.images.shape)}, "
                 f"labels {tuple(self.labels.shape)}"
             )
-        check_labels(self.labels)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -56,6 +56,7 @@ def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
         for x, y in as_batches(data):
             x, y = x.to(device), y.to(device)
             out = model(x)
+            check_labels(y, out.shape[-1])
             total_loss += loss_fn(out, y).item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
             total += len(y)

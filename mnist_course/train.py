@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mnist_course.checkpoint import load_checkpoint, save_checkpoint
+from mnist_course.data import check_labels
 from mnist_course.device import device_of, train_mode
 from mnist_course.download import check_output_path
 from mnist_course.errors import InputError, TrainingDiverged
@@ -80,9 +81,8 @@ def train_one_epoch(
     Args:
         model: the network; put in ``train()`` mode.
         loader: yields ``(images, labels)`` batches (a ``DataLoader``, a ``TensorLoader``, ...).
-        optimizer: steps once per batch.
+        optimizer, scheduler: step once per batch (the scheduler, e.g. ``OneCycleLR``, if given).
         loss_fn: ``loss_fn(outputs, labels)``; cross-entropy by default.
-        scheduler: a learning-rate scheduler stepped after every batch (e.g. ``OneCycleLR``).
         autocast: e.g. ``torch.bfloat16``: forward pass and loss in mixed precision (chapter 10).
         progress, desc: a ``tqdm.auto`` bar labelled ``desc``, with the running loss and accuracy.
 
@@ -98,6 +98,7 @@ def train_one_epoch(
         optimizer.zero_grad()
         with torch.autocast(device.type, dtype=autocast) if autocast is not None else nullcontext():
             outputs = model(images)
+            check_labels(labels, outputs.shape[-1])
             loss = loss_fn(outputs, labels)
         value = loss.item()
         _check_loss(value, outputs.shape[-1], f"{desc + ', ' if desc else ''}batch {batch}")

@@ -163,10 +163,25 @@ def test_train_val_split_rejects_a_bad_size(val_size):
         train_val_split(numbered(50), val_size=val_size)
 
 
-def test_tensor_data_rejects_labels_that_are_not_digits():
+def test_labels_outside_the_classes_are_refused_by_training_and_evaluation():
+    """The one label rule (classes 0..9 for ten outputs) in fit, evaluate and confusion_matrix alike."""
+    from mnist_course.evaluate import evaluate
+    from mnist_course.models import create_model
+    from mnist_course.train import fit
+
     images = torch.zeros(3, 1, 28, 28)
     for labels in (torch.tensor([0, 10, 1]), torch.tensor([-1, 0, 1])):
+        model = create_model("lenet")
+        data = TensorData(images, labels)
         with pytest.raises(InputError, match=r"labels must be classes 0\.\.9"):
-            TensorData(images, labels)
-    with pytest.raises(ValueError, match="one label per image"):
+            fit(
+                model,
+                TensorLoader(data, 3),
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                epochs=1,
+                progress=False,
+            )
+        with pytest.raises(InputError, match=r"labels must be classes 0\.\.9"):
+            evaluate(model, data)
+    with pytest.raises(InputError, match="one label per image"):
         TensorData(images, torch.tensor([0, 1]))

@@ -327,7 +327,7 @@ def test_check_output_path_refuses_before_any_work(tmp_path):
         check_output_path(tmp_path)
     with pytest.raises(DataError, match="cannot write the results"):
         check_output_path(tmp_path / "file" / "out.json", what="results")
-    with pytest.raises(DataError, match="already exists; choose another output file, or pass --overwrite"):
+    with pytest.raises(DataError, match=r"already exists: pass --overwrite to replace it \(nothing was changed\)"):
         check_output_path(tmp_path / "old.json")
     assert check_output_path(tmp_path / "old.json", overwrite=True) == tmp_path / "old.json"
     assert (tmp_path / "old.json").read_text() == "{}", "checking writes nothing"

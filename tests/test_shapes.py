@@ -80,7 +80,7 @@ def test_trace_names_the_layer_where_shapes_stop_fitting_and_keeps_the_rows():
     assert message.startswith("layer 4 (Linear) cannot take input of shape (1, 864): mat1 and mat2 shapes")
     assert [r.name for r in err.value.rows] == ["0", "1", "2", "3"] and err.value.rows[-1].output_shape == (1, 864)
     assert "layers traced before it:" in message and "(1, 6, 12, 12)" in message
-    assert isinstance(err.value, ValueError) and model.training, "the mode is restored"
+    assert isinstance(err.value, RuntimeError) and model.training, "a RuntimeError like torch's; the mode restored"
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules()), "hooks removed"
 
 
