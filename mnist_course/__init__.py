@@ -9,4 +9,4 @@ Import what you need from the modules, each named after the idea it serves: ``do
 seeding, no plotting settings.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mnist_course fetch | models | train | evaluate | predict | bench | record``."""
+"""Command line: ``python -m mnist_course fetch | models | train | evaluate | predict | bench | record | ddp``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,26 @@ def _add_train(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_ddp(sub) -> None:
+    from mnist_course.models import MODELS
+
+    p = sub.add_parser(
+        "ddp",
+        help="data-parallel training on several processes; start it with torchrun (chapter 11)",
+        description="Run under torchrun, e.g. `torchrun --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt`: "
+        "one process per GPU (nccl), or CPU processes (gloo).",
+    )
+    p.add_argument("--checkpoint", required=True, help="rank 0 writes the model here after every epoch")
+    p.add_argument("--model", default="lenet5", choices=list(MODELS), metavar="NAME", help="default lenet5")
+    p.add_argument("--epochs", type=_positive_int, default=2)
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="per process (default 64)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default 0.001)")
+    p.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue --checkpoint if it exists (for torchrun restarts)")
+    p.add_argument("--overwrite", action="store_true", help="start again over an existing --checkpoint")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m mnist_course`` (chapter 4).
 
@@ -90,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the result as JSON here")
     p.add_argument("--overwrite", action="store_true", help="replace existing --out or --checkpoint files")
     p.add_argument("--root", help="data root")
+    _add_ddp(sub)
     return parser
 
 
@@ -116,6 +137,19 @@ def cmd_models(args) -> None:
     print(f"{'model':<{width}}  {'parameters':>10}  source")
     for info in MODELS.values():
         print(f"{info.name:<{width}}  {info.parameters:>10,}  {info.source}")
+
+
+def cmd_ddp(args) -> None:
+    """`ddp`: one process of a data-parallel run started by torchrun (chapter 11).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
+    from mnist_course.distributed import DDPSettings, check_new_run, train_ddp
+
+    settings = DDPSettings(args.checkpoint, args.model, args.epochs, args.batch_size, args.lr, args.limit, args.seed)
+    check_new_run(settings, resume=args.resume, overwrite=args.overwrite)
+    train_ddp(settings, resume=args.resume)
 
 
 def _train_defaults() -> dict:
@@ -357,6 +391,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "bench": cmd_bench,
     "record": cmd_record,
+    "ddp": cmd_ddp,
 }
 
 

@@ -44,7 +44,20 @@ def test_cli_as_a_module_process(capsys):
 
 def test_the_parser_has_one_subcommand_per_command():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert list(sub.choices) == list(COMMANDS) == ["fetch", "models", "train", "evaluate", "predict", "bench", "record"]
+    assert (
+        list(sub.choices)
+        == list(COMMANDS)
+        == [
+            "fetch",
+            "models",
+            "train",
+            "evaluate",
+            "predict",
+            "bench",
+            "record",
+            "ddp",
+        ]
+    )
 
 
 @pytest.mark.parametrize(

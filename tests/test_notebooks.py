@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+import mnist_course
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -29,9 +32,29 @@ SMALL = {
     "06_comparing_models": {"epochs": 1, "train_limit": 2000},
     "07_checkpoints": {"train_limit": 2000},
     "08_your_handwriting": {"epochs": 1, "per_digit": 2},
-    "09_pitfalls": {"small_train": 500},
+    "09_pitfalls": {"small_train": 500, "train_limit": 3000},
     "10_making_it_fast": {"subset": 4000, "steps": 10},
 }
+
+
+#: The tag of this version of the book: every chapter's Colab cell installs mnist_course from it.
+TAG = f"v{mnist_course.__version__}"
+
+
+def pins(name: str) -> dict[str, str]:
+    """Package -> version of the ``name==version`` lines of a requirements file."""
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split()[0].split("==") for line in lines if "==" in line and not line.startswith("#"))
+
+
+#: The book environment's exact versions (the lock file).
+LOCKED = pins("requirements.txt")
+#: Colab's versions of the packages the chapters use (the short input of its lock file).
+COLAB_PINS = pins("requirements-colab.in")
+#: The Jupyter kernel that runs Colab's package set (`make colab-env` registers it).
+COLAB_KERNEL = "colab"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 def load(path: Path) -> dict:
@@ -77,8 +100,12 @@ def test_chapter_structure(path):
     cells = nb["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     first_code = source(code[0])
-    assert '"google.colab" in sys.modules' in first_code and f"git+{repository_url()}" in first_code, (
-        "the first code cell installs mnist_course from the configured repository, only in Colab"
+    assert '"google.colab" in sys.modules' in first_code and f'git+{repository_url()}@{TAG}"' in first_code, (
+        f"the first code cell installs mnist_course from the configured repository at {TAG}, only in Colab"
+    )
+    shown = "".join(code[0]["outputs"][0]["text"]) if code[0]["outputs"] else ""
+    assert shown == f"torch {LOCKED['torch']}, mnist_course {mnist_course.__version__}\n", (
+        "the stored outputs were made with the locked torch and this version of mnist_course: re-execute the chapter"
     )
     assert nb["metadata"].get("accelerator") == "GPU", "ask Colab for a GPU runtime"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -106,6 +133,11 @@ def test_chapter_structure(path):
     start = cells.index(next(c for c in cells if c["cell_type"] == "markdown" and "## Exercises" in source(c)))
     solutions = [c for c in cells[start:] if c["cell_type"] == "code" and "hide-input" in c["metadata"].get("tags", [])]
     assert len(solutions) >= n_exercises, "each exercise has an executed, hidden solution cell"
+    for cell in solutions:  # collapsed in Colab too: a form cell shows its title, not its code
+        assert re.match(r"# @title Solution to exercise \d\n# Exercise \d", source(cell)), source(cell)[:80]
+        assert cell["metadata"].get("cellView") == "form", source(cell)[:80]
+    hidden = [c for c in cells if c.get("metadata", {}).get("cellView") == "form"]
+    assert hidden == solutions, "only solution cells are form cells"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -125,16 +157,59 @@ def test_stored_outputs_are_complete_and_clean(path):
                 assert not re.search(r"at 0x[0-9a-f]{6,}", text), "a memory address is printed"
 
 
+def widget_views_and_state(nb: dict) -> tuple[list[str], dict]:
+    """The widget models a notebook's outputs show, and the widget state stored with it."""
+    views = [
+        out["data"][WIDGET_VIEW]["model_id"]
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+        if WIDGET_VIEW in out.get("data", {})
+    ]
+    return views, nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_widgets_have_their_state_embedded(path):
+    """The book renders widgets from the state stored with the notebook (made with ipywidgets 8)."""
+    views, state = widget_views_and_state(load(path))
+    assert all(v in state for v in views), "a widget output without stored state renders as nothing"
+
+
+def colab_kernel_python() -> Path:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        return Path(KernelSpecManager().get_kernel_spec(COLAB_KERNEL).argv[0])
+    except NoSuchKernel:
+        pytest.fail(f"no Jupyter kernel named {COLAB_KERNEL!r}: run `make colab-env` (make test does) to create it")
+
+
+def test_colab_kernel_runs_colabs_package_set():
+    python = colab_kernel_python()
+    code = "import torch, torchvision, numpy, matplotlib, PIL, ipykernel, ipywidgets, IPython, mnist_course; " + (
+        "print(torch.__version__, torchvision.__version__, numpy.__version__, matplotlib.__version__, "
+        "PIL.__version__, ipykernel.__version__, ipywidgets.__version__, IPython.__version__, mnist_course.__version__)"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    got = [version.split("+")[0] for version in out.split()]  # e.g. 2.11.0+cu130: the build aside
+    pins = COLAB_PINS
+    wanted = [pins[n] for n in ("torch", "torchvision", "numpy", "matplotlib", "pillow", "ipykernel", "ipywidgets")]
+    assert got[:7] == wanted and got[7] == pins["ipython"] and got[8] == mnist_course.__version__
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapter_runs_with_small_parameters(path, tmp_path, mnist_root):
-    papermill = pytest.importorskip("papermill")
+def test_chapter_runs_with_small_parameters_in_colabs_packages(path, tmp_path, mnist_root):
+    """Every chapter, with its small parameters, in Colab's package set (ipywidgets 7, torch 2.11)."""
+    import papermill
+
+    colab_kernel_python()
     out = tmp_path / path.name
     papermill.execute_notebook(
         str(path),
         str(out),
         parameters=SMALL[path.stem],
-        kernel_name="python3",
+        kernel_name=COLAB_KERNEL,
         cwd=str(path.parent),
         progress_bar=False,
         log_output=False,
@@ -144,3 +219,9 @@ def test_chapter_runs_with_small_parameters(path, tmp_path, mnist_root):
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1
     assert all(c["execution_count"] is not None for c in executed["cells"] if c["cell_type"] == "code")
+    shown = "".join(next(c for c in executed["cells"] if c["cell_type"] == "code")["outputs"][0]["text"])
+    assert re.fullmatch(rf"torch {COLAB_PINS['torch']}(\+\w+)?, mnist_course {mnist_course.__version__}\n", shown)
+    views, state = widget_views_and_state(executed)
+    stored_views, _ = widget_views_and_state(load(path))
+    assert len(views) == len(stored_views), "the chapter shows the same widgets under ipywidgets 7 as under 8"
+    assert all(v in state for v in views), "widget state embedded under ipywidgets 7 too"

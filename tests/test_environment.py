@@ -1,0 +1,62 @@
+"""The environments are what their files say: complete lock files, true claims about Python."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from test_notebooks import ROOT, colab_kernel_python, pins
+
+
+def normalise(pinned: dict[str, str]) -> dict[str, str]:
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pinned.items()}
+
+
+def installed(python: Path | str) -> dict[str, str]:
+    """What a Python environment holds, as ``pip freeze`` reports it (pip itself and editables aside)."""
+    out = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--all", "--exclude-editable", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = dict(line.split("==") for line in out.splitlines() if "==" in line)
+    return {name: version for name, version in normalise(found).items() if name != "pip"}
+
+
+@pytest.mark.parametrize(
+    "lock, python",
+    [("requirements.txt", lambda: sys.executable), ("requirements-colab.txt", colab_kernel_python)],
+    ids=["book", "colab"],
+)
+def test_the_lock_file_is_the_whole_environment(lock, python):
+    """`pip install -r <lock>` into an empty venv installed exactly the lock: nothing more, nothing less."""
+    locked, have = normalise(pins(lock)), installed(python())
+    assert have == locked, {
+        "installed but not locked": sorted(set(have) - set(locked)),
+        "locked but not installed": sorted(set(locked) - set(have)),
+        "other versions": sorted(n for n in set(have) & set(locked) if have[n] != locked[n]),
+    }
+
+
+@pytest.mark.parametrize("lock", ["requirements.txt", "requirements-colab.txt"])
+def test_each_lock_pins_what_its_input_asks_for(lock):
+    wanted, locked = normalise(pins(lock.replace(".txt", ".in"))), normalise(pins(lock))
+    assert {n: locked.get(n) for n in wanted} == wanted, f"run `make lock` after editing {lock.replace('.txt', '.in')}"
+
+
+def test_python_requirement_is_stated_the_same_everywhere():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    classifiers = [
+        c.rsplit(" ", 1)[-1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    assert min(classifiers, key=lambda v: tuple(map(int, v.split(".")))) == "3.11"
+    for doc in ("README.md", "book/how-to-use.md", "book/environment.md"):
+        text = (ROOT / doc).read_text()
+        assert not re.search(r"Python 3\.(?:[0-9]|10)\b", text), f"{doc} names a Python the pins do not install on"
+    assert sys.version_info >= (3, 11)
