@@ -57,16 +57,18 @@ def _add_ddp(sub) -> None:
     p = sub.add_parser(
         "ddp",
         help="data-parallel training on several processes; start it with torchrun (chapter 11)",
-        description="Run under torchrun, e.g. `torchrun --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt`: "
+        description="Run under torchrun, e.g. "
+        "`torchrun --standalone --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt`: "
         "one process per GPU (nccl), or CPU processes (gloo).",
     )
     p.add_argument("--checkpoint", required=True, help="rank 0 writes the model here after every epoch")
     p.add_argument("--model", default="lenet5", choices=list(MODELS), metavar="NAME", help="default lenet5")
     p.add_argument("--epochs", type=_positive_int, default=2)
     p.add_argument("--batch-size", type=_positive_int, default=64, help="per process (default 64)")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default 0.001)")
+    p.add_argument("--lr", type=_positive_float, default=0.05, help="SGD's learning rate, momentum 0.9 (default 0.05)")
     p.add_argument("--limit", type=_positive_int, help="train on the first N training images only")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float64", action="store_true", help="compute in double precision (to compare runs exactly)")
     p.add_argument("--resume", action="store_true", help="continue --checkpoint if it exists (for torchrun restarts)")
     p.add_argument("--overwrite", action="store_true", help="start again over an existing --checkpoint")
 
@@ -147,7 +149,9 @@ def cmd_ddp(args) -> None:
     """
     from mnist_course.distributed import DDPSettings, check_new_run, train_ddp
 
-    settings = DDPSettings(args.checkpoint, args.model, args.epochs, args.batch_size, args.lr, args.limit, args.seed)
+    settings = DDPSettings(
+        args.checkpoint, args.model, args.epochs, args.batch_size, args.lr, args.limit, args.seed, args.float64
+    )
     check_new_run(settings, resume=args.resume, overwrite=args.overwrite)
     train_ddp(settings, resume=args.resume)
 

@@ -3,7 +3,7 @@
 ``torchrun`` starts one process per device and tells each its place (``RANK``, ``LOCAL_RANK``,
 ``WORLD_SIZE``)::
 
-    torchrun --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt --epochs 2
+    torchrun --standalone --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt --epochs 2
 
 Every process holds a full copy of the model and trains on its own shard of each *global* batch
 (:class:`ShardLoader`, over ``DistributedSampler``); ``DistributedDataParallel`` averages the
@@ -11,6 +11,12 @@ gradients of all processes (an all-reduce) during ``backward()``, so every copy 
 optimizer step and the copies stay identical. The loop itself is chapter 4's
 :func:`~mnist_course.train.train_one_epoch`. Only rank 0 prints and writes the checkpoint, of
 the plain model (``ddp.module``), so it loads into a model built without ``torch.distributed``.
+
+``--standalone`` lets torchrun pick a free port on this machine. To restart failed processes
+automatically (``--max-restarts N`` with ``--resume``), also set
+``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``: with gloo, a restarted group can otherwise read the
+previous attempt's addresses from the store torchrun shares with it, and fail to connect
+(pytorch/pytorch#135712).
 """
 
 from __future__ import annotations
@@ -47,18 +53,23 @@ class DDPSettings:
         model: a registry name (``python -m mnist_course models``).
         epochs: epochs in all (a resumed run continues up to this).
         batch_size: examples per process per step; the global batch is this times the world size.
-        lr: Adam's learning rate.
+        lr: the learning rate of SGD with momentum 0.9. (SGD, not Adam: its step is proportional to
+            the gradient, so the last-digit differences of summing gradients in another order stay
+            that small, and runs on different numbers of processes can be compared.)
         train_limit: the first ``train_limit`` training images (all 60,000 by default).
         seed: the initial weights and the shuffling order, the same in every process.
+        float64: compute in double precision, where rounding is about a billion times smaller,
+            to check that runs on different numbers of processes compute the same thing.
     """
 
     checkpoint: str
     model: str = "lenet5"
     epochs: int = 2
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 0.05
     train_limit: int | None = None
     seed: int = 0
+    float64: bool = False
 
 
 class ShardLoader:
@@ -111,12 +122,18 @@ def start_process_group() -> tuple[int, int, torch.device]:
         tuple: ``(rank, world_size, device)`` of this process.
     """
     if "RANK" not in os.environ:
-        raise InputError("start this with torchrun, e.g. `torchrun --nproc-per-node 2 -m mnist_course ddp ...`")
+        raise InputError(
+            "start this with torchrun, e.g. `torchrun --standalone --nproc-per-node 2 -m mnist_course ddp ...`"
+        )
     device = process_device(int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def _as(data: TensorData, dtype: torch.dtype) -> TensorData:
+    return TensorData(data.images.to(dtype), data.labels)
 
 
 def _all_sum(values: list[float], device: torch.device) -> list[float]:
@@ -181,11 +198,12 @@ def train_ddp(
         if rank == 0:
             ensure_mnist()  # one process downloads and verifies; the others wait at the barrier
         dist.barrier()
-        train = load_tensors(True, limit=settings.train_limit)
-        test = load_tensors(False) if rank == 0 else None
+        dtype = torch.float64 if settings.float64 else torch.float32
+        train = _as(load_tensors(True, limit=settings.train_limit), dtype)
+        test = _as(load_tensors(False), dtype) if rank == 0 else None
         seed_everything(settings.seed)  # the same initial weights everywhere (DDP also copies rank 0's)
-        model = create_model(settings.model).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        model = create_model(settings.model).to(device, dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9)
         done, history = _resume(settings, model, optimizer, world_size, device) if resume else (0, History())
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         loader = ShardLoader(train, settings.batch_size, rank=rank, world_size=world_size, seed=settings.seed)
