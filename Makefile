@@ -20,6 +20,7 @@ env: $(STAMP)
 # The book environment: exactly requirements.txt (the lock), then this package without its
 # dependencies (they are all in the lock). Re-created when the lock or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "requirements.txt is locked for CPython 3.11, this is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ..., or see the README for other Pythons")'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -36,7 +37,7 @@ $(COLAB_STAMP): requirements-colab.txt pyproject.toml $(STAMP)
 	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
 	$(COLAB_VENV)/bin/python -m pip install --quiet -e .
-	$(COLAB_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name colab --display-name "Python 3 (Colab's packages)" >/dev/null 2>&1
+	$(COLAB_VENV)/bin/python -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name colab --display-name "Python 3 (Colab's packages)" >/dev/null
 	touch $@
 
 data: env

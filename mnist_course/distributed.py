@@ -111,8 +111,22 @@ def process_device(local_rank: int) -> torch.device:
 
     The book's device rule (:func:`~mnist_course.device.pick_device`) per process: Apple's MPS
     has no ``torch.distributed`` backend, so it counts as a CPU here.
+
+    Args:
+        local_rank: the process's rank on this machine (``LOCAL_RANK``, set by torchrun).
+
+    Returns:
+        torch.device: ``cuda:local_rank`` or the CPU. :class:`~mnist_course.errors.InputError` if
+        there are GPUs but fewer than processes.
     """
-    return torch.device("cuda", local_rank) if pick_device().type == "cuda" else torch.device("cpu")
+    if pick_device().type != "cuda":
+        return torch.device("cpu")
+    if local_rank >= torch.cuda.device_count():
+        raise InputError(
+            f"process {local_rank} has no GPU of its own ({torch.cuda.device_count()} GPU(s)): start at most that many "
+            'processes per machine, or set CUDA_VISIBLE_DEVICES="" to train on CPU processes'
+        )
+    return torch.device("cuda", local_rank)
 
 
 def start_process_group() -> tuple[int, int, torch.device]:
@@ -146,10 +160,13 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
 def _resume(settings: DDPSettings, model, optimizer, world_size: int, device) -> tuple[int, History]:
     """Continue from the checkpoint if it exists: every process loads rank 0's file."""
     path = Path(settings.checkpoint)
+    first = dist.is_initialized() and dist.get_rank() == 0
     if not path.exists():
+        if first:
+            print(f"no checkpoint at {path} yet: starting at epoch 1", flush=True)
         return 0, History()
     saved = read_checkpoint(path)["extra"].get("settings", {})
-    mine = {**asdict(settings), "global_batch": settings.batch_size * world_size}
+    mine = _settings_record(settings, world_size)
     changed = sorted(k for k in mine if k != "epochs" and saved.get(k) != mine[k])
     if changed:
         raise CheckpointError(
@@ -157,7 +174,16 @@ def _resume(settings: DDPSettings, model, optimizer, world_size: int, device) ->
             "resume with the same ones, or give a new --checkpoint"
         )
     done = load_checkpoint(path, model, optimizer, map_location=device, restore_rng=False)
+    if first:
+        print(f"continuing from {path}: {done.epoch} of {settings.epochs} epochs done", flush=True)
     return done.epoch, done.history or History()
+
+
+def _settings_record(settings: DDPSettings, world_size: int) -> dict:
+    """What a checkpoint records of the run, to refuse resuming it with other settings (not the path)."""
+    record = {**asdict(settings), "global_batch": settings.batch_size * world_size}
+    del record["checkpoint"]
+    return record
 
 
 def _rank0_epoch(settings, model, optimizer, history, test, epoch, totals, seconds, world_size) -> None:
@@ -169,7 +195,7 @@ def _rank0_epoch(settings, model, optimizer, history, test, epoch, totals, secon
         epoch, loss_sum / seen, correct / seen, result.loss, result.accuracy, before + int(seen), seconds
     )
     history.epochs.append(record)
-    extra = {"settings": {**asdict(settings), "global_batch": settings.batch_size * world_size}}
+    extra = {"settings": _settings_record(settings, world_size)}
     save_checkpoint(settings.checkpoint, model, optimizer, epoch=epoch, history=history, extra=extra)
     print(
         f"epoch {epoch}/{settings.epochs}: train loss {loss_sum / seen:.4f}, test accuracy {result.accuracy:.2%} "
@@ -225,7 +251,16 @@ def train_ddp(
 
 
 def check_new_run(settings: DDPSettings, *, resume: bool, overwrite: bool) -> None:
-    """Before launching: refuse to replace a checkpoint unless resuming or told to overwrite (chapter 11)."""
+    """Before training: refuse to replace a checkpoint unless resuming or told to overwrite (chapter 11).
+
+    Args:
+        settings: the run; ``settings.checkpoint`` is the file it will write.
+        resume: the run continues that file if it exists (``--resume``).
+        overwrite: the run may start again over an existing file (``--overwrite``).
+
+    Returns:
+        None. :class:`~mnist_course.errors.DataError` naming both options if the file exists.
+    """
     if not resume:
         check_output_path(
             settings.checkpoint,

@@ -42,7 +42,7 @@ def chapter_pages() -> list[str]:
 @pytest.fixture(scope="module")
 def book(tmp_path_factory) -> Path:
     if shutil.which("npm") is None and not (ROOT / "book" / "vendor" / ".assets.json").exists():
-        pytest.skip("npm is needed to vendor the book's JavaScript: install Node.js (e.g. `apt-get install npm`)")
+        pytest.fail("npm is needed to vendor the book's JavaScript: install Node.js (e.g. `apt-get install npm`)")
     subprocess.run([sys.executable, str(ROOT / "book" / "tools.py"), "vendor"], check=True, cwd=ROOT)
     out = tmp_path_factory.mktemp("book")
     run = subprocess.run(
@@ -94,7 +94,7 @@ def server(book):
 def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:
-        pytest.skip(
+        pytest.fail(
             "Chromium not found: the rendered-page checks need it. Install it with "
             "`apt-get install chromium` (Debian/Ubuntu); .ci/run does this in CI."
         )

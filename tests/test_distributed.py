@@ -43,11 +43,14 @@ def test_set_epoch_reshuffles_the_same_way_everywhere():
     assert len(ShardLoader(data, 2, rank=0, world_size=4)) == 2  # 3 indices each (padded), in batches of 2
 
 
-def test_a_cpu_process_uses_the_cpu():
+def test_a_process_gets_its_own_gpu_or_the_cpu(monkeypatch):
     if not torch.cuda.is_available():
         assert process_device(1) == torch.device("cpu")
-    else:
-        assert process_device(1) == torch.device("cuda", 1)
+    monkeypatch.setattr(distributed, "pick_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert process_device(0) == torch.device("cuda", 0)
+    with pytest.raises(InputError, match=r'1 GPU\(s\)\): start at most that many .* CUDA_VISIBLE_DEVICES=""'):
+        process_device(1)
 
 
 def test_train_ddp_outside_torchrun_says_how_to_start_it(monkeypatch):
