@@ -31,13 +31,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 colab-env: $(COLAB_STAMP)
 
+# (The kernel is registered inside .venv, where the book environment's Jupyter finds it; ipykernel
+# warns that .venv-colab's own Jupyter would not, which is as intended.)
 $(COLAB_STAMP): requirements-colab.txt pyproject.toml $(STAMP)
 	rm -rf $(COLAB_VENV)
 	$(PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
 	$(COLAB_VENV)/bin/python -m pip install --quiet -e .
-	$(COLAB_VENV)/bin/python -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name colab --display-name "Python 3 (Colab's packages)" >/dev/null
+	$(COLAB_VENV)/bin/python -Xfrozen_modules=off -m ipykernel install --prefix $(VENV) --name colab --display-name "Python 3 (Colab's packages)" --env PYDEVD_DISABLE_FILE_VALIDATION 1 >/dev/null
 	touch $@
 
 data: env

@@ -58,7 +58,7 @@ class DDPSettings:
             that small, and runs on different numbers of processes can be compared.)
         train_limit: the first ``train_limit`` training images (all 60,000 by default).
         seed: the initial weights and the shuffling order, the same in every process.
-        float64: compute in double precision, where rounding is about a billion times smaller,
+        float64: compute in double precision, where rounding is some 500 million times smaller,
             to check that runs on different numbers of processes compute the same thing.
     """
 

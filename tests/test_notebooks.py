@@ -111,7 +111,7 @@ def test_chapter_structure(path):
     assert '"google.colab" in sys.modules' in first_code and f'git+{repository_url()}@{TAG}"' in first_code, (
         f"the first code cell installs mnist_course from the configured repository at {TAG}, only in Colab"
     )
-    shown = "".join(code[0]["outputs"][0]["text"]) if code[0]["outputs"] else ""
+    shown = printed(code[0])
     assert re.fullmatch(rf"torch {LOCKED['torch']}(\+\w+)?, mnist_course {mnist_course.__version__}\n", shown), (
         "the stored outputs were made with the locked torch and this version of mnist_course: re-execute the chapter"
     )
@@ -163,6 +163,11 @@ def test_stored_outputs_are_complete_and_clean(path):
                 )
                 text = json.dumps(out.get("text", "")) + json.dumps(out.get("data", {}).get("text/plain", ""))
                 assert not re.search(r"at 0x[0-9a-f]{6,}", text), "a memory address is printed"
+
+
+def printed(cell: dict) -> str:
+    """What a code cell printed to standard output (a kernel's own warnings on stderr aside)."""
+    return "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stdout")
 
 
 def widget_views_and_state(nb: dict) -> tuple[list[str], dict]:
@@ -238,7 +243,7 @@ def test_chapter_runs_with_small_parameters_in_colabs_packages(path, tmp_path, m
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1
     assert all(c["execution_count"] is not None for c in executed["cells"] if c["cell_type"] == "code")
-    shown = "".join(next(c for c in executed["cells"] if c["cell_type"] == "code")["outputs"][0]["text"])
+    shown = printed(next(c for c in executed["cells"] if c["cell_type"] == "code"))
     assert re.fullmatch(rf"torch {COLAB_PINS['torch']}(\+\w+)?, mnist_course {mnist_course.__version__}\n", shown)
     views, state = widget_views_and_state(executed)
     assert all(v in state for v in views), "widget state embedded under ipywidgets 7 too"
