@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_notebooks import toc_chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -31,12 +32,7 @@ CHROMIUM_ARGS = [
 
 
 def chapter_pages() -> list[str]:
-    sys.path.insert(0, str(ROOT / "book"))
-    try:
-        from tools import chapters
-    finally:
-        sys.path.pop(0)
-    return ["book/intro.html", *(f"notebooks/{p.stem}.html" for p in chapters())]
+    return ["book/intro.html", *(f"notebooks/{p.stem}.html" for p in toc_chapters())]
 
 
 @pytest.fixture(scope="module")

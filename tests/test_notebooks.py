@@ -66,13 +66,18 @@ def repository_url() -> str:
     return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
-def toc_chapters() -> list[Path]:
+def book_tools():
+    """``book/tools.py`` (the authors' tooling, not part of the package) as a module."""
     sys.path.insert(0, str(ROOT / "book"))
     try:
-        from tools import chapters
+        import tools
     finally:
         sys.path.pop(0)
-    return chapters()
+    return tools
+
+
+def toc_chapters() -> list[Path]:
+    return book_tools().chapters()
 
 
 def source(cell) -> str:
@@ -91,13 +96,10 @@ def test_every_toc_notebook_exists_and_every_notebook_is_listed():
 def test_repository_url_is_configured_once_and_used_everywhere():
     url = repository_url()
     assert url.startswith("https://github.com/")
-    sys.path.insert(0, str(ROOT / "book"))
-    try:
-        from tools import PIP_DOCS, pinned_requirement
-    finally:
-        sys.path.pop(0)
+    tools = book_tools()
+    pinned_requirement = tools.pinned_requirement
     assert pinned_requirement() == f"mnist_course @ git+{url}@{TAG}"
-    for doc in PIP_DOCS:
+    for doc in tools.PIP_DOCS:
         text = (ROOT / doc).read_text()
         assert url in text and f'"{pinned_requirement()}"' in text, f"{doc}: run `python book/tools.py install-cells`"
 

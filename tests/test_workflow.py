@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from test_notebooks import ROOT, book_tools
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
-sys.path.insert(0, str(ROOT / "book"))
-import tools  # noqa: E402
-
-sys.path.pop(0)
+tools = book_tools()
 
 
 @pytest.fixture(scope="module")
