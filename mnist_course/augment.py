@@ -1,4 +1,4 @@
-"""Data augmentation on whole batches: small random rotations, shifts and zooms (chapter 10).
+"""Data augmentation on whole batches: small random rotations, shifts and zooms (chapter 12).
 
 Done with ``affine_grid``/``grid_sample`` on the batch's own device, so it costs a fraction of
 a training step instead of a per-image PIL transform.
@@ -20,7 +20,7 @@ def random_affine(
     scale: tuple[float, float] = (0.9, 1.1),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Rotate by up to ``degrees``, shift by up to ``translate`` of the size, zoom within ``scale`` (chapter 10).
+    """Rotate by up to ``degrees``, shift by up to ``translate`` of the size, zoom within ``scale`` (chapter 12).
 
     Each image of the ``N x C x H x W`` batch gets its own random transform. Pixels that come
     from outside the image repeat the border, i.e. the background, whatever the normalisation.
@@ -47,7 +47,7 @@ def random_affine(
 
 
 class AugmentedLoader:
-    """Wraps a batch loader and augments every training batch with ``random_affine`` (chapter 10)."""
+    """Wraps a batch loader and augments every training batch with ``random_affine`` (chapter 12)."""
 
     def __init__(self, loader, seed: int = 0, **affine):
         self.loader = loader

@@ -1,4 +1,4 @@
-"""Benchmarks: where training time goes, and how fast 99% can be reached (chapter 10).
+"""Benchmarks: where training time goes, and how fast 99% can be reached (chapter 12).
 
 ``python -m mnist_course bench [--quick] [--device D] [--out FILE.json]`` runs every measurement
 in one process and reports ratios within that run (these machines are shared and noisy: each
@@ -45,7 +45,7 @@ FAST_BUDGET = Budget(
 
 @dataclass(frozen=True)
 class Recipe:
-    """One entry of the time-to-99% race (chapter 10).
+    """One entry of the time-to-99% race (chapter 12).
 
     Args:
         model: the model class.
@@ -73,7 +73,7 @@ RECIPES: dict[str, Recipe] = {
 
 @dataclass
 class DataPath:
-    """One LeNet-5 epoch through a ``DataLoader`` vs in-memory tensors (chapter 10)."""
+    """One LeNet-5 epoch through a ``DataLoader`` vs in-memory tensors (chapter 12)."""
 
     images: int
     batch_size: int
@@ -85,7 +85,7 @@ class DataPath:
 
 @dataclass
 class RaceSettings:
-    """What a race entry trained with, as it ran (chapter 10).
+    """What a race entry trained with, as it ran (chapter 12).
 
     bf16 only where native, fused only where available.
 
@@ -117,7 +117,7 @@ class RaceSettings:
 
 @dataclass
 class RaceRun:
-    """One seed of a race: whether and when the target was reached (chapter 10)."""
+    """One seed of a race: whether and when the target was reached (chapter 12)."""
 
     seed: int
     reached: bool
@@ -128,7 +128,7 @@ class RaceRun:
 
 @dataclass
 class Race:
-    """A recipe's runs over several seeds, and the median time to the target (chapter 10).
+    """A recipe's runs over several seeds, and the median time to the target (chapter 12).
 
     ``median_seconds`` is None (not reached) unless most seeds got there: a miss counts as infinitely slow.
     """
@@ -142,7 +142,7 @@ class Race:
 
 @dataclass
 class LeverRow:
-    """One LeNet-5 epoch with some speed levers on (chapter 10)."""
+    """One LeNet-5 epoch with some speed levers on (chapter 12)."""
 
     levers: str
     seconds: float | None
@@ -152,7 +152,7 @@ class LeverRow:
 
 @dataclass
 class BatchSizeRow:
-    """Epoch time at one batch size (chapter 10).
+    """Epoch time at one batch size (chapter 12).
 
     Args:
         batch_size: examples per step.
@@ -165,7 +165,7 @@ class BatchSizeRow:
 
 @dataclass
 class FractionRow:
-    """Epoch time on a fraction of the training set (chapter 10).
+    """Epoch time on a fraction of the training set (chapter 12).
 
     Args:
         fraction: the share of the training set used.
@@ -180,7 +180,7 @@ class FractionRow:
 
 @dataclass
 class ThreadsRow:
-    """Epoch time with a number of CPU threads (chapter 10).
+    """Epoch time with a number of CPU threads (chapter 12).
 
     Args:
         threads: ``torch.set_num_threads`` during the epoch.
@@ -193,7 +193,7 @@ class ThreadsRow:
 
 @dataclass
 class OpShare:
-    """One operation's share of the CPU time of a training step (chapter 10)."""
+    """One operation's share of the CPU time of a training step (chapter 12)."""
 
     op: str
     self_cpu_share: float
@@ -202,7 +202,7 @@ class OpShare:
 
 @dataclass
 class BenchResult:
-    """Everything :func:`measure` measured (chapter 10)."""
+    """Everything :func:`measure` measured (chapter 12)."""
 
     environment: Environment
     quick: bool
@@ -226,7 +226,7 @@ def _median_seconds(run: Callable[[], float], repeats: int) -> float:
 def epoch_seconds(
     model_factory, loader, device=None, *, channels_last=False, bf16=False, fused=False, compile=False
 ) -> float:
-    """Training time of one epoch of ``loader`` with Adam (lr 1e-3), from freshly seeded weights (chapter 10).
+    """Training time of one epoch of ``loader`` with Adam (lr 1e-3), from freshly seeded weights (chapter 12).
 
     Args:
         model_factory: the model class.
@@ -248,7 +248,7 @@ def epoch_seconds(
 
 
 def recipe_data(recipe: Recipe, device=None, *, root=None, limit=None):
-    """The training data of ``recipe``: tensors on ``device``, or a torchvision dataset (chapter 10).
+    """The training data of ``recipe``: tensors on ``device``, or a torchvision dataset (chapter 12).
 
     Args:
         recipe: the race entry; its ``data`` and ``normalize`` decide the form.
@@ -267,7 +267,7 @@ def recipe_data(recipe: Recipe, device=None, *, root=None, limit=None):
 
 
 def time_to_accuracy(recipe: Recipe, train, test: TensorData, device=None, *, seed: int = 0, target: float = 0.99):
-    """Train ``recipe`` epoch by epoch until the accuracy on ``test`` first reaches ``target`` (chapter 10).
+    """Train ``recipe`` epoch by epoch until the accuracy on ``test`` first reaches ``target`` (chapter 12).
 
     Args:
         recipe: the race entry.
@@ -303,7 +303,7 @@ def time_to_accuracy(recipe: Recipe, train, test: TensorData, device=None, *, se
 
 
 def race(recipe: Recipe, device=None, seeds=(0, 1, 2), *, target: float = 0.99, root=None, limit=None) -> Race:
-    """Time to ``target`` for ``recipe`` once per seed, and the median over seeds (chapter 10).
+    """Time to ``target`` for ``recipe`` once per seed, and the median over seeds (chapter 12).
 
     The data is loaded once for all seeds. The target is test accuracy, as speed records
     report it.
@@ -338,7 +338,7 @@ LEVER_STEPS = (
 
 
 def speed_levers(train: TensorData, device=None, repeats: int = 3, *, compile: bool = False) -> list[LeverRow]:
-    """One LeNet-5 epoch at batch 64 with the speed levers added one at a time (chapter 10).
+    """One LeNet-5 epoch at batch 64 with the speed levers added one at a time (chapter 12).
 
     Args:
         train: the training images.
@@ -388,7 +388,7 @@ def _quiet_stderr():
 
 
 def profile_steps(step: Callable[[], object], device, *, steps: int = 10, warmup: int = 2):
-    """Run ``step`` ``warmup`` times, then ``steps`` times under ``torch.profiler`` (chapter 10).
+    """Run ``step`` ``warmup`` times, then ``steps`` times under ``torch.profiler`` (chapter 12).
 
     Args:
         step: one training step.
@@ -414,7 +414,7 @@ def profile_steps(step: Callable[[], object], device, *, steps: int = 10, warmup
 
 
 def step_profile(train: TensorData, device=None, batch_size: int = 128) -> list[OpShare]:
-    """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 10).
+    """The operations of a LeNet-5 training step ranked by their share of CPU time (chapter 12).
 
     Adam at lr 1e-3 from seeded weights; profiled with :func:`profile_steps`.
 
@@ -442,7 +442,7 @@ def step_profile(train: TensorData, device=None, batch_size: int = 128) -> list[
 
 
 def measure_data_path(train: TensorData, device, repeats: int, *, root=None, limit=None) -> DataPath:
-    """One LeNet-5 epoch at batch 128: ``DataLoader`` + ``ToTensor`` + ``Normalize`` vs in-memory tensors (chapter 10).
+    """One LeNet-5 epoch at batch 128: ``DataLoader`` + ``ToTensor`` + ``Normalize`` vs in-memory tensors (chapter 12).
 
     Args:
         train: the in-memory training tensors.
@@ -468,7 +468,7 @@ def _epoch_of(data: TensorData, batch_size: int, device, repeats: int, model=LeN
 
 
 def measure_threads(data: TensorData, device, repeats: int) -> list[ThreadsRow]:
-    """Epoch time of seed 001's Net with one thread and with all of them, CPU only (chapter 10).
+    """Epoch time of seed 001's Net with one thread and with all of them, CPU only (chapter 12).
 
     The thread count is restored afterwards.
 
@@ -514,7 +514,7 @@ def _fastest(races: dict[str, Race]) -> tuple[float | None, str | None]:
 
 
 def measure(quick: bool = False, device=None, root=None, log=print) -> BenchResult:
-    """Every measurement of chapter 10 in one run; ``quick`` shrinks each one (chapter 10).
+    """Every measurement of chapter 12 in one run; ``quick`` shrinks each one (chapter 12).
 
     Args:
         quick: 6,000 images, one repeat, one seed, one epoch per race: checks that everything
@@ -569,7 +569,7 @@ def _row(label: str, rows, fmt) -> str:
 
 
 def summary(result: BenchResult) -> str:
-    """A plain-text report of a :class:`BenchResult` (chapter 10).
+    """A plain-text report of a :class:`BenchResult` (chapter 12).
 
     Args:
         result: what :func:`measure` returned.
@@ -614,7 +614,7 @@ def summary(result: BenchResult) -> str:
 
 
 def reference(name: str = "bench-cpu"):
-    """A committed result shipped with the package, typed (chapter 10).
+    """A committed result shipped with the package, typed (chapter 12).
 
     Args:
         name: ``"bench-cpu"`` (a :class:`BenchResult`) or ``"record"`` (a

@@ -1,4 +1,4 @@
-"""Saving and resuming training: one file, written atomically, loadable on any device (chapter 7)."""
+"""Saving and resuming training: one file, written atomically, loadable on any device (chapter 9)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ FORMAT = "mnist_course.checkpoint/1"
 
 
 def rng_state() -> dict:
-    """Python's, NumPy's and torch's (CPU and CUDA) random states, in a form ``torch.load`` accepts safely (chapter 7).
+    """Python's, NumPy's and torch's (CPU and CUDA) random states, in a form ``torch.load`` accepts safely (chapter 9).
 
     Returns:
         dict: ``python``, ``numpy``, ``torch`` and, with CUDA, ``cuda`` states.
@@ -38,7 +38,7 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned (chapter 7).
+    """Restore what :func:`rng_state` returned (chapter 9).
 
     Args:
         state: a :func:`rng_state` result (CUDA states only where the device count matches).
@@ -62,7 +62,7 @@ def save_checkpoint(
     loader=None,
     extra: dict | None = None,
 ) -> Path:
-    """Save model, optimizer, scheduler, history, epoch and random states in one file (chapter 7).
+    """Save model, optimizer, scheduler, history, epoch and random states in one file (chapter 9).
 
     The file is written under a temporary name in the same folder and renamed over ``path``
     only when complete, so an interrupted save leaves the previous checkpoint intact.
@@ -99,10 +99,11 @@ def save_checkpoint(
 
 
 def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> bool:
-    """Whether ``optimizer`` holds exactly ``model``'s parameters, the same tensors by identity (chapters 7, 9).
+    """Whether ``optimizer`` holds exactly ``model``'s parameters, the same tensors by identity (chapters 9, 11).
 
     An optimizer built on another model's parameters (the slip of resuming into a new model
-    but keeping the old optimizer) silently updates that other model, and this returns False.
+    but keeping the old optimizer) clears and steps only that other model's tensors: ``model``
+    is never updated and its gradients are never cleared, so they pile up. This returns False then.
 
     Args:
         optimizer: any optimizer.
@@ -118,7 +119,7 @@ def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> boo
 
 @dataclass
 class Checkpoint:
-    """What :func:`load_checkpoint` read besides the weights (chapter 7).
+    """What :func:`load_checkpoint` read besides the weights (chapter 9).
 
     Args:
         path: the file.
@@ -136,7 +137,7 @@ class Checkpoint:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """The raw checkpoint dictionary, loaded with ``weights_only=True`` (chapter 7).
+    """The raw checkpoint dictionary, loaded with ``weights_only=True`` (chapter 9).
 
     Args:
         path: a file written by :func:`save_checkpoint`.
@@ -172,7 +173,7 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def check_schedule(path, saved: dict | None, scheduler, loader=None) -> None:
-    """Refuse to resume a schedule planned for another number of steps (chapter 7).
+    """Refuse to resume a schedule planned for another number of steps (chapter 9).
 
     A one-cycle schedule's shape depends on its total steps; continuing it with another
     length would train at the wrong learning rates.
@@ -245,7 +246,7 @@ def load_checkpoint(
     map_location="cpu",
     restore_rng: bool = True,
 ) -> Checkpoint:
-    """Load a :func:`save_checkpoint` file into ``model`` (and optimizer, scheduler, loader) (chapter 7).
+    """Load a :func:`save_checkpoint` file into ``model`` (and optimizer, scheduler, loader) (chapter 9).
 
     Tensors are mapped to ``map_location`` first, so a checkpoint saved on a GPU loads on a
     CPU-only machine; ``load_state_dict`` then copies them onto the model's device.

@@ -56,7 +56,7 @@ def _add_ddp(sub) -> None:
 
     p = sub.add_parser(
         "ddp",
-        help="data-parallel training on several processes; start it with torchrun (chapter 11)",
+        help="data-parallel training on several processes; start it with torchrun (chapter 13)",
         description="Run under torchrun, e.g. "
         "`torchrun --standalone --nproc-per-node 2 -m mnist_course ddp --checkpoint ddp.ckpt`: "
         "one process per GPU (nccl), or CPU processes (gloo).",
@@ -74,7 +74,7 @@ def _add_ddp(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m mnist_course`` (chapter 4).
+    """The argument parser of ``python -m mnist_course`` (chapter 6).
 
     Returns:
         argparse.ArgumentParser: one subcommand per entry of ``COMMANDS``.
@@ -128,7 +128,7 @@ def cmd_fetch(args) -> None:
 
 
 def cmd_models(args) -> None:
-    """`models`: list the registry with parameter counts (chapter 6).
+    """`models`: list the registry with parameter counts (chapter 8).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -142,7 +142,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_ddp(args) -> None:
-    """`ddp`: one process of a data-parallel run started by torchrun (chapter 11).
+    """`ddp`: one process of a data-parallel run started by torchrun (chapter 13).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -230,7 +230,7 @@ def _finished(args, settings: dict, state: dict) -> bool:
 
 
 def cmd_train(args) -> None:
-    """`train`: train a registry model on the in-memory data, with optional checkpoint/resume (chapters 4, 7).
+    """`train`: train a registry model on the in-memory data, with optional checkpoint/resume (chapters 6, 9).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -296,7 +296,7 @@ def _load_model(checkpoint, device=None):
 
 
 def cmd_evaluate(args) -> None:
-    """`evaluate`: test loss and accuracy of a checkpoint (chapter 7).
+    """`evaluate`: test loss and accuracy of a checkpoint (chapter 9).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -322,7 +322,7 @@ def _default_model(root) -> str:
 
 
 def cmd_predict(args) -> int:
-    """`predict`: classify images of single digits, MNIST-style preprocessing first (chapter 8).
+    """`predict`: classify images of single digits, MNIST-style preprocessing first (chapter 10).
 
     Without ``--checkpoint``, a LeNet-5 is trained once and cached under the data root.
 
@@ -345,7 +345,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> None:
-    """`bench`: the speed measurements, printed as a summary and optionally written as JSON (chapter 10).
+    """`bench`: the speed measurements, printed as a summary and optionally written as JSON (chapter 12).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -364,7 +364,7 @@ def cmd_bench(args) -> None:
 
 
 def cmd_record(args) -> None:
-    """`record`: train the best-accuracy recipe and report its test accuracy (chapter 10).
+    """`record`: train the best-accuracy recipe and report its test accuracy (chapter 12).
 
     Args:
         args: the parsed command line (see :func:`build_parser`).
@@ -400,7 +400,7 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m mnist_course`` (chapter 4).
+    """Entry point of ``python -m mnist_course`` (chapter 6).
 
     Args:
         argv: the arguments (default ``sys.argv[1:]``).

@@ -8,7 +8,7 @@ Two data paths are taught in the book (chapter 1):
   (optionally on the GPU) and :class:`TensorLoader` cuts it into shuffled batches.
 
 Both start from :func:`~mnist_course.download.ensure_mnist`. :func:`train_val_split` holds out
-a fixed validation set from the 60,000 training images, for the choices a chapter makes.
+a fixed validation set from the 60,000 training images (chapter 4), for the choices a chapter makes.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def mnist_datasets(root: str | os.PathLike | None = None, *, normalize: bool = T
 
 
 def check_labels(labels: torch.Tensor, num_classes: int = 10, name: str = "labels") -> None:
-    """The one rule for labels everywhere: classes ``0 .. num_classes - 1`` (chapter 4).
+    """The one rule for labels everywhere: classes ``0 .. num_classes - 1`` (chapter 6).
 
     Args:
         labels: class indices.
@@ -157,7 +157,7 @@ def load_tensors(
 
 
 def train_val_split(data, val_size: int = VALIDATION_SIZE, *, seed: int = 0):
-    """Hold out a fixed, random validation set from the training data (chapter 5).
+    """Hold out a fixed, random validation set from the training data (chapter 4).
 
     The same ``val_size`` examples are held out every time (a permutation drawn from its own
     generator seeded with ``seed``), whatever the device, so choices made on them are
@@ -240,7 +240,7 @@ class TensorLoader:
 
 
 def as_batches(data, batch_size: int = 1000):
-    """Anything the book trains on, as an iterable of ``(images, labels)`` batches (chapter 4).
+    """Anything the book trains on, as an iterable of ``(images, labels)`` batches (chapter 6).
 
     Args:
         data: a ``DataLoader``, a :class:`TensorLoader` or a list of batches (returned as is), or

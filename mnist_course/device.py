@@ -1,4 +1,4 @@
-"""Where a model runs, and how a run is made repeatable (chapter 4).
+"""Where a model runs, and how a run is made repeatable (chapter 6).
 
 The book's one device rule: a function that is given a model runs on **the model's device**
 (:func:`device_of`); a function that creates a model (``build_run``, the benchmarks, the command
@@ -24,7 +24,7 @@ def _mps_available() -> bool:
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:
-    """The best device here, or the one asked for after checking it exists (chapter 4).
+    """The best device here, or the one asked for after checking it exists (chapter 6).
 
     Args:
         preferred: ``"cuda"``, ``"mps"``, ``"cpu"`` (or a ``torch.device``); None picks CUDA if
@@ -46,7 +46,7 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
 
 
 def device_of(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (or buffer); the CPU for a model without any (chapter 4).
+    """The device of ``model``'s first parameter (or buffer); the CPU for a model without any (chapter 6).
 
     Args:
         model: any module.
@@ -61,7 +61,7 @@ def device_of(model: nn.Module) -> torch.device:
 
 
 def describe_device(device: str | torch.device) -> str:
-    """One line naming the hardware behind ``device`` and the torch version (chapter 4).
+    """One line naming the hardware behind ``device`` and the torch version (chapter 6).
 
     Args:
         device: a device name or ``torch.device``.
@@ -80,7 +80,7 @@ def describe_device(device: str | torch.device) -> str:
 
 
 def native_bf16(device: str | torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively, so bf16 autocast can pay off (chapter 10).
+    """Whether ``device`` computes in bfloat16 natively, so bf16 autocast can pay off (chapter 12).
 
     CUDA: what ``torch.cuda.is_bf16_supported`` says, emulation not counted (e.g. a T4). CPU:
     whether oneDNN finds bf16 instructions (AVX512-BF16 or AMX); without them bf16 is emulated
@@ -109,7 +109,7 @@ def native_bf16(device: str | torch.device) -> bool:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed every random generator a training run draws from (chapter 4).
+    """Seed every random generator a training run draws from (chapter 6).
 
     Python's ``random``, NumPy's global generator and torch's (``torch.manual_seed`` seeds the
     CPU and every CUDA device). Loaders with their own generator (``TensorLoader(seed=...)``,
@@ -134,7 +134,7 @@ def _mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
 
 
 def eval_mode(model: nn.Module):
-    """``with eval_mode(model):`` runs the block in ``eval()`` mode, then restores the mode it found (chapter 4).
+    """``with eval_mode(model):`` runs the block in ``eval()`` mode, then restores the mode it found (chapter 6).
 
     The mode is restored even when the block raises. Dropout and BatchNorm behave as at test
     time inside it.
@@ -149,7 +149,7 @@ def eval_mode(model: nn.Module):
 
 
 def train_mode(model: nn.Module):
-    """``with train_mode(model):`` runs the block in ``train()`` mode, then restores the mode it found (chapter 4).
+    """``with train_mode(model):`` runs the block in ``train()`` mode, then restores the mode it found (chapter 6).
 
     Args:
         model: any module.

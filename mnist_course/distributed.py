@@ -1,4 +1,4 @@
-"""Data-parallel training on several processes with ``torch.distributed`` (chapter 11).
+"""Data-parallel training on several processes with ``torch.distributed`` (chapter 13).
 
 ``torchrun`` starts one process per device and tells each its place (``RANK``, ``LOCAL_RANK``,
 ``WORLD_SIZE``)::
@@ -8,7 +8,7 @@
 Every process holds a full copy of the model and trains on its own shard of each *global* batch
 (:class:`ShardLoader`, over ``DistributedSampler``); ``DistributedDataParallel`` averages the
 gradients of all processes (an all-reduce) during ``backward()``, so every copy takes the same
-optimizer step and the copies stay identical. The loop itself is chapter 4's
+optimizer step and the copies stay identical. The loop itself is chapter 6's
 :func:`~mnist_course.train.train_one_epoch`. Only rank 0 prints and writes the checkpoint, of
 the plain model (``ddp.module``), so it loads into a model built without ``torch.distributed``.
 
@@ -46,7 +46,7 @@ from mnist_course.train import train_one_epoch
 
 @dataclass(frozen=True)
 class DDPSettings:
-    """One data-parallel run (chapter 11).
+    """One data-parallel run (chapter 13).
 
     Args:
         checkpoint: where rank 0 writes the model after every epoch.
@@ -73,7 +73,7 @@ class DDPSettings:
 
 
 class ShardLoader:
-    """This process's shard of every global batch, from in-memory tensors (chapter 11).
+    """This process's shard of every global batch, from in-memory tensors (chapter 13).
 
     ``DistributedSampler`` shuffles the indices of all examples with the same seed in every
     process (reshuffled by :meth:`set_epoch`) and gives process ``rank`` every ``world_size``-th
@@ -107,7 +107,7 @@ class ShardLoader:
 
 
 def process_device(local_rank: int) -> torch.device:
-    """One GPU per process where there are GPUs (``cuda:LOCAL_RANK``), else the CPU (chapter 11).
+    """One GPU per process where there are GPUs (``cuda:LOCAL_RANK``), else the CPU (chapter 13).
 
     The book's device rule (:func:`~mnist_course.device.pick_device`) per process: Apple's MPS
     has no ``torch.distributed`` backend, so it counts as a CPU here.
@@ -130,7 +130,7 @@ def process_device(local_rank: int) -> torch.device:
 
 
 def start_process_group() -> tuple[int, int, torch.device]:
-    """Join the group ``torchrun`` set up: ``nccl`` with GPUs, ``gloo`` on CPUs (chapter 11).
+    """Join the group ``torchrun`` set up: ``nccl`` with GPUs, ``gloo`` on CPUs (chapter 13).
 
     Returns:
         tuple: ``(rank, world_size, device)`` of this process.
@@ -207,7 +207,7 @@ def _rank0_epoch(settings, model, optimizer, history, test, epoch, totals, secon
 def train_ddp(
     settings: DDPSettings, *, resume: bool = False, after_epoch: Callable[[int, int], None] | None = None
 ) -> History | None:
-    """Train with ``DistributedDataParallel`` in every process ``torchrun`` started (chapter 11).
+    """Train with ``DistributedDataParallel`` in every process ``torchrun`` started (chapter 13).
 
     Args:
         settings: the run.
@@ -251,7 +251,7 @@ def train_ddp(
 
 
 def check_new_run(settings: DDPSettings, *, resume: bool, overwrite: bool) -> None:
-    """Before training: refuse to replace a checkpoint unless resuming or told to overwrite (chapter 11).
+    """Before training: refuse to replace a checkpoint unless resuming or told to overwrite (chapter 13).
 
     Args:
         settings: the run; ``settings.checkpoint`` is the file it will write.

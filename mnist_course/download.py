@@ -110,7 +110,7 @@ def _new_file_mode(path: Path) -> int:
 
 
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (chapters 1, 7).
+    """Write ``data`` to ``path`` through a temporary file and a rename (chapters 1, 9).
 
     An interrupted write removes the temporary file and never leaves a half file under the
     final name; an existing file at ``path`` stays as it was. The file gets the permissions of
@@ -141,7 +141,7 @@ def check_output_path(
     what: str = "output",
     exists: str = "pass --overwrite to replace it",
 ) -> Path:
-    """Make sure ``path`` can be written, before any long work that ends by writing it (chapter 7).
+    """Make sure ``path`` can be written, before any long work that ends by writing it (chapter 9).
 
     The one rule for every file the package writes for you: an existing file is never replaced
     unless you say so, and a path that cannot be written is found before the work, not after.

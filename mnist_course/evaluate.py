@@ -1,4 +1,4 @@
-"""Measuring a trained model: loss, accuracy, predictions, confusion, speed (chapters 4 and 6).
+"""Measuring a trained model: loss, accuracy, predictions, confusion, speed (chapters 6 and 8).
 
 Every function here runs on the model's device and leaves the model's train/eval mode as it
 found it, even when it raises.
@@ -20,7 +20,7 @@ from mnist_course.errors import InputError
 
 @dataclass
 class Evaluation:
-    """Mean loss and accuracy over a whole dataset (chapter 4).
+    """Mean loss and accuracy over a whole dataset (chapter 6).
 
     Args:
         loss: mean loss per example.
@@ -40,7 +40,7 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
-    """Mean loss and accuracy of ``model`` over every example of ``data``, in ``eval()`` mode (chapter 4).
+    """Mean loss and accuracy of ``model`` over every example of ``data``, in ``eval()`` mode (chapter 6).
 
     Args:
         model: the network; runs on its own device.
@@ -67,7 +67,7 @@ def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
 
 @dataclass
 class Predictions:
-    """Every example's label, predicted class and class probabilities, on the CPU (chapter 4).
+    """Every example's label, predicted class and class probabilities, on the CPU (chapter 6).
 
     Args:
         labels: the true classes (N,).
@@ -90,13 +90,13 @@ class Predictions:
         return (self.predicted != self.labels).nonzero().flatten()
 
     def where(self, true: int, predicted: int) -> torch.Tensor:
-        """Indices of the examples of class ``true`` that were predicted as ``predicted`` (chapter 6)."""
+        """Indices of the examples of class ``true`` that were predicted as ``predicted`` (chapter 8)."""
         return ((self.labels == true) & (self.predicted == predicted)).nonzero().flatten()
 
 
 @torch.no_grad()
 def predict(model: nn.Module, data) -> Predictions:
-    """Run ``model`` in ``eval()`` mode over ``data`` and keep labels, predictions, probabilities (chapter 4).
+    """Run ``model`` in ``eval()`` mode over ``data`` and keep labels, predictions, probabilities (chapter 6).
 
     Softmax turns scores into probabilities; it gives the same result for models that already
     return log-probabilities.
@@ -121,7 +121,7 @@ def predict(model: nn.Module, data) -> Predictions:
 
 
 def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """``cm[true, predicted]`` counts over all examples, built with one ``bincount`` (chapter 6).
+    """``cm[true, predicted]`` counts over all examples, built with one ``bincount`` (chapter 4).
 
     Args:
         predicted: predicted classes (N,).
@@ -140,7 +140,7 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
 
 
 def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """Accuracy for each true class over every example, not the first few of each batch (chapter 4).
+    """Accuracy for each true class over every example, not the first few of each batch (chapter 6).
 
     Args:
         predicted: predicted classes (N,).
@@ -155,7 +155,7 @@ def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classe
 
 
 def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
-    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 6).
+    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 8).
 
     Args:
         cm: a :func:`confusion_matrix`.
@@ -173,7 +173,7 @@ def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
 
 @torch.no_grad()
 def throughput(model: nn.Module, data, *, repeats: int = 1) -> float:
-    """Inference speed in images per second over ``data``, in ``eval()`` mode (chapter 6).
+    """Inference speed in images per second over ``data``, in ``eval()`` mode (chapter 8).
 
     One warm-up batch first (allocations, kernel selection); on CUDA the timing waits for the GPU.
 

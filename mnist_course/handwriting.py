@@ -1,4 +1,4 @@
-"""Turning a photo or drawing of one digit into an MNIST-style input (chapter 8).
+"""Turning a photo or drawing of one digit into an MNIST-style input (chapter 10).
 
 MNIST digits are white ink on black, anti-aliased, scaled so the longer side of the ink fits
 20 pixels (aspect ratio kept), and placed in a 28x28 frame so that their centre of mass is in
@@ -27,7 +27,7 @@ MIN_SIDE = 8
 
 
 def to_grayscale(source) -> np.ndarray:
-    """Any image as a float32 array in [0, 1] (0 = black), whatever its type and mode (chapter 8).
+    """Any image as a float32 array in [0, 1] (0 = black), whatever its type and mode (chapter 10).
 
     Accepts a PIL image, a path or bytes of an image file, or a 2-D (gray) or 3-D
     (``H x W x 3`` RGB / ``H x W x 4`` RGBA) array of uint8, uint16, bool or floats in [0, 1].
@@ -141,7 +141,7 @@ def _array_to_gray(array: np.ndarray) -> np.ndarray:
 
 
 def otsu_threshold(values: np.ndarray) -> float:
-    """The threshold that best separates values in [0, 1] into two classes (Otsu, 1979) (chapter 8).
+    """The threshold that best separates values in [0, 1] into two classes (Otsu, 1979) (chapter 10).
 
     Args:
         values: pixel values in [0, 1], any shape; counted in a 256-bin histogram.
@@ -190,7 +190,7 @@ def _box_gap(a, b) -> int:
 
 @dataclass
 class PreparedDigit:
-    """An MNIST-style digit: ``tensor`` (1x1x28x28, normalised), ``image`` (28x28), ``steps`` (chapter 8)."""
+    """An MNIST-style digit: ``tensor`` (1x1x28x28, normalised), ``image`` (28x28), ``steps`` (chapter 10)."""
 
     tensor: torch.Tensor
     image: np.ndarray
@@ -249,7 +249,7 @@ def _crop_digit(cleaned: np.ndarray, mask: np.ndarray, threshold: float) -> np.n
 
 
 def _centre(resized: np.ndarray) -> np.ndarray:
-    """Place the 20-pixel digit in 28x28 with its centre of mass at MNIST's (14, 14) (measured in chapter 8)."""
+    """Place the 20-pixel digit in 28x28 with its centre of mass at MNIST's (14, 14) (measured in chapter 10)."""
     canvas = np.zeros((28, 28), dtype=np.float32)
     total = resized.sum()
     cy = (resized.sum(1) * np.arange(resized.shape[0])).sum() / total
@@ -261,7 +261,7 @@ def _centre(resized: np.ndarray) -> np.ndarray:
 
 
 def prepare_digit(source, *, mean: float | None = None, std: float | None = None) -> PreparedDigit:
-    """Preprocess a photo or drawing of one digit the way MNIST was made (chapter 8).
+    """Preprocess a photo or drawing of one digit the way MNIST was made (chapter 10).
 
     1. grayscale; 2. make the ink white on black (the background is the median of the border);
     3. remove the background level and faint noise (Otsu threshold) and stretch the contrast;
@@ -296,7 +296,7 @@ def prepare_digit(source, *, mean: float | None = None, std: float | None = None
 
 
 def naive_digit(source, *, mean: float | None = None, std: float | None = None) -> torch.Tensor:
-    """The shortcut of seed 002: grayscale, resize to 28x28, normalise — nothing else (chapter 8).
+    """The shortcut of seed 002: grayscale, resize to 28x28, normalise — nothing else (chapter 10).
 
     Args:
         source: anything :func:`to_grayscale` reads.
@@ -318,7 +318,7 @@ def _normalised(image: np.ndarray, mean, std) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_digit(model: torch.nn.Module, source, *, mean=None, std=None) -> tuple[int, torch.Tensor]:
-    """The predicted digit and the ten class probabilities for one image (chapter 8).
+    """The predicted digit and the ten class probabilities for one image (chapter 10).
 
     The model runs in ``eval()`` mode on its own device; its mode is restored afterwards.
 
@@ -337,7 +337,7 @@ def predict_digit(model: torch.nn.Module, source, *, mean=None, std=None) -> tup
 
 
 def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(name, bytes)`` of the files in an ipywidgets ``FileUpload.value``, on ipywidgets 7 and 8 (chapter 8).
+    """``(name, bytes)`` of the files in an ipywidgets ``FileUpload.value``, on ipywidgets 7 and 8 (chapter 10).
 
     ipywidgets 7 gives ``{name: {"metadata": ..., "content": bytes}}``; ipywidgets 8 gives a tuple of
     ``{"name": ..., "content": memoryview, ...}``.
@@ -355,7 +355,7 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
 @dataclass
 class Classified:
-    """The outcome for one uploaded or given file: a prediction, or the reason there is none (chapter 8)."""
+    """The outcome for one uploaded or given file: a prediction, or the reason there is none (chapter 10)."""
 
     name: str
     digit: int | None = None
@@ -372,7 +372,7 @@ class Classified:
 
 
 def classify(model: torch.nn.Module, files: list[tuple[str, object]], *, mean=None, std=None) -> list[Classified]:
-    """Prepare and classify each ``(name, image source)``; a bad file gets its error, not an exception (chapter 8).
+    """Prepare and classify each ``(name, image source)``; a bad file gets its error, not an exception (chapter 10).
 
     Args:
         model: the trained network.

@@ -1,7 +1,7 @@
-"""A training recipe in one dataclass, and the one function that turns it into a run (chapters 5 and 6).
+"""A training recipe in one dataclass, and the one function that turns it into a run (chapters 7 and 8).
 
 A :class:`Budget` fixes everything but the model: epochs, batch size, optimizer, learning-rate
-schedule, seed, loss, augmentation and the speed levers of chapter 10. :func:`build_run` seeds,
+schedule, seed, loss, augmentation and the speed levers of chapter 12. :func:`build_run` seeds,
 builds the model, the loader, the optimizer and the schedule from it, always in that order;
 :func:`train_under_budget` trains the run and measures what a fair comparison needs.
 """
@@ -31,7 +31,7 @@ CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("onecycle", "constant"), "
 
 @dataclass(frozen=True)
 class Budget:
-    """The training recipe shared by every model in a comparison (chapter 5).
+    """The training recipe shared by every model in a comparison (chapter 7).
 
     Args:
         epochs: passes over the training data.
@@ -44,11 +44,11 @@ class Budget:
         warmup: fraction of the steps spent warming up.
         anneal: ``"cos"`` or ``"linear"`` decay after the warm-up.
         beta2: Adam's second-moment decay.
-        label_smoothing: softens the cross-entropy targets (chapter 10).
-        augment: random rotations, shifts and zooms of every batch (chapter 10).
-        channels_last: the channels-last memory layout (chapter 10).
-        bf16: bf16 autocast where the hardware computes it natively (chapter 10).
-        fused: the single-kernel optimizer step, where this torch has it (chapter 10).
+        label_smoothing: softens the cross-entropy targets (chapter 12).
+        augment: random rotations, shifts and zooms of every batch (chapter 12).
+        channels_last: the channels-last memory layout (chapter 12).
+        bf16: bf16 autocast where the hardware computes it natively (chapter 12).
+        fused: the single-kernel optimizer step, where this torch has it (chapter 12).
     """
 
     epochs: int = 3
@@ -87,12 +87,12 @@ class Budget:
         return replace(self, **changes)
 
     def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy with this budget's label smoothing (chapters 5 and 10)."""
+        """Cross-entropy with this budget's label smoothing (chapters 7 and 12)."""
         return F.cross_entropy(output, target, label_smoothing=self.label_smoothing)
 
 
 def make_optimizer(model: nn.Module, budget: Budget, steps_per_epoch: int):
-    """The optimizer and scheduler a :class:`Budget` describes, for ``model`` (chapter 5).
+    """The optimizer and scheduler a :class:`Budget` describes, for ``model`` (chapter 7).
 
     Args:
         model: whose parameters to optimise.
@@ -125,7 +125,7 @@ def make_optimizer(model: nn.Module, budget: Budget, steps_per_epoch: int):
 
 
 def make_loader(data, budget: Budget):
-    """Shuffled training batches of ``data`` as the budget says (chapter 5).
+    """Shuffled training batches of ``data`` as the budget says (chapter 7).
 
     Args:
         data: a :class:`~mnist_course.data.TensorData` (a seeded ``TensorLoader``), a map-style
@@ -147,7 +147,7 @@ def make_loader(data, budget: Budget):
 
 @dataclass
 class Run:
-    """A model with its loader, optimizer and schedule, ready to train (chapter 5).
+    """A model with its loader, optimizer and schedule, ready to train (chapter 7).
 
     Args:
         model: the network, on its device.
@@ -188,7 +188,7 @@ class Run:
         )
 
     def fit_until(self, eval_data, target: float | None = None, log=None) -> History:
-        """Train epoch by epoch, stopping once the accuracy on ``eval_data`` reaches ``target`` (chapter 10).
+        """Train epoch by epoch, stopping once the accuracy on ``eval_data`` reaches ``target`` (chapter 12).
 
         Args:
             eval_data: evaluated after every epoch.
@@ -212,7 +212,7 @@ class Run:
 
 
 def build_run(model_factory: Callable[[], nn.Module], data, budget: Budget, *, device=None) -> Run:
-    """Seed, then build the model, the loader, the optimizer and the schedule of a training run (chapter 5).
+    """Seed, then build the model, the loader, the optimizer and the schedule of a training run (chapter 7).
 
     The model is created after seeding, so its initial weights are part of the budget too.
 
@@ -238,7 +238,7 @@ def build_run(model_factory: Callable[[], nn.Module], data, budget: Budget, *, d
 
 @dataclass
 class Result:
-    """One trained model of a comparison (chapters 5 and 6).
+    """One trained model of a comparison (chapters 7 and 8).
 
     Args:
         name: the row's label.
@@ -269,7 +269,7 @@ def train_under_budget(
     device=None,
     progress: bool = True,
 ) -> Result:
-    """Build a run with :func:`build_run`, train it, and measure it (chapter 5).
+    """Build a run with :func:`build_run`, train it, and measure it (chapter 7).
 
     Args:
         name: the result's label.
@@ -297,7 +297,7 @@ def train_under_budget(
 
 
 class Results(list):
-    """A list of :class:`Result` that shows as a table and is indexed by name too (chapters 5 and 6)."""
+    """A list of :class:`Result` that shows as a table and is indexed by name too (chapters 7 and 8)."""
 
     def best(self) -> Result:
         """The most accurate result."""
@@ -327,6 +327,126 @@ class Results(list):
 
     def __str__(self) -> str:
         return text_table(*self._cells(), right=(1, 2, 3, 4))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return html_table(*self._cells())
+
+
+@dataclass
+class SeedRuns:
+    """One model trained under one budget with several seeds: the mean and the spread (chapters 7 and 8).
+
+    One run's accuracy moves by a few tenths of a percent with the seed alone (the initial
+    weights and the order of the batches), so a ranking rests on several seeds: ``a`` beats
+    ``b`` only when a's worst seed is better than b's best.
+
+    Args:
+        name: the row's label.
+        runs: one :class:`Result` per seed.
+    """
+
+    name: str
+    runs: list[Result] = field(repr=False)
+
+    @property
+    def accuracies(self) -> list[float]:
+        """The accuracy of each seed's run, in seed order."""
+        return [r.accuracy for r in self.runs]
+
+    @property
+    def mean(self) -> float:
+        """The mean accuracy over the seeds."""
+        return sum(self.accuracies) / len(self.runs)
+
+    @property
+    def low(self) -> float:
+        """The worst seed's accuracy."""
+        return min(self.accuracies)
+
+    @property
+    def high(self) -> float:
+        """The best seed's accuracy."""
+        return max(self.accuracies)
+
+    @property
+    def mean_seconds(self) -> float:
+        """The mean training time of a run."""
+        return sum(r.train_seconds for r in self.runs) / len(self.runs)
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2%} ({self.low:.2%} - {self.high:.2%} over {len(self.runs)} seeds)"
+
+    def beats(self, other: SeedRuns) -> bool:
+        """Whether every seed of this model is more accurate than every seed of ``other``."""
+        return self.low > other.high
+
+
+def train_over_seeds(
+    name: str,
+    model_factory: Callable[[], nn.Module],
+    train_data,
+    eval_data,
+    budget: Budget,
+    seeds=(0, 1, 2),
+    *,
+    device=None,
+) -> SeedRuns:
+    """:func:`train_under_budget` once per seed, the budget otherwise unchanged (chapter 7).
+
+    Args:
+        name: the label.
+        model_factory: a class or function that builds the model.
+        train_data: the training data (see :func:`make_loader`).
+        eval_data: the validation split: the runs are compared on it.
+        budget: the recipe; its ``seed`` is replaced by each of ``seeds``.
+        seeds: at least two seeds.
+        device: where the models go; default :func:`~mnist_course.device.pick_device`.
+
+    Returns:
+        SeedRuns: the runs, with their mean and spread.
+    """
+    if len(seeds) < 2:
+        raise ValueError(f"a spread needs at least two seeds, got {list(seeds)}")
+    runs = [
+        train_under_budget(
+            name, model_factory, train_data, eval_data, budget.with_(seed=s), device=device, progress=False
+        )
+        for s in seeds
+    ]
+    return SeedRuns(name, runs)
+
+
+class Comparison(list):
+    """A list of :class:`SeedRuns`, shown as a table of means and spreads and indexed by name (chapters 7 and 8)."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self:
+                if r.name == key:
+                    return r
+            raise KeyError(f"no model named {key!r}; have: {', '.join(r.name for r in self)}")
+        return super().__getitem__(key)
+
+    def _cells(self):
+        head = ("model", "parameters", "mean accuracy", "spread (worst-best seed)", "seeds", "mean train time")
+        rows = [
+            (
+                r.name,
+                f"{r.runs[0].parameters:,}",
+                f"{r.mean:.2%}",
+                f"{r.low:.2%} - {r.high:.2%}",
+                str(len(r.runs)),
+                f"{r.mean_seconds:.1f} s",
+            )
+            for r in self
+        ]
+        return head, rows
+
+    def __str__(self) -> str:
+        return text_table(*self._cells(), right=(1, 2, 3, 4, 5))
 
     def __repr__(self) -> str:
         return str(self)

@@ -1,4 +1,4 @@
-"""The best-accuracy recipe: ModernCNN, augmentation, one-cycle Adam, label smoothing (chapter 10).
+"""The best-accuracy recipe: ModernCNN, augmentation, one-cycle Adam, label smoothing (chapter 12).
 
 ``python -m mnist_course record --out record.json`` trains it and writes a
 :class:`RecordResult`; the book reads the committed one with ``bench.reference("record")``.
@@ -26,7 +26,7 @@ TARGET = 0.9965
 
 @dataclass
 class RecordRecipe:
-    """The record run's settings, as written in its result (chapter 10).
+    """The record run's settings, as written in its result (chapter 12).
 
     Args:
         model: the model class's name.
@@ -47,7 +47,7 @@ class RecordRecipe:
 
 @dataclass
 class SavedCheckpoint:
-    """The file name and SHA-256 of the record's checkpoint (chapter 10).
+    """The file name and SHA-256 of the record's checkpoint (chapter 12).
 
     Args:
         path: the checkpoint's file name (no folder).
@@ -60,7 +60,7 @@ class SavedCheckpoint:
 
 @dataclass
 class RecordResult:
-    """What :func:`record` measured (chapter 10)."""
+    """What :func:`record` measured (chapter 12)."""
 
     environment: Environment
     recipe: RecordRecipe
@@ -76,7 +76,7 @@ class RecordResult:
 
 
 def record(epochs: int = 15, *, device=None, root=None, checkpoint=None, limit=None, log=print) -> RecordResult:
-    """Train the best-accuracy recipe and measure it on the test set (chapter 10).
+    """Train the best-accuracy recipe and measure it on the test set (chapter 12).
 
     Args:
         epochs: epochs of the recipe.

@@ -1,4 +1,4 @@
-"""Typed results and their JSON files: the run's environment, reading and writing results (chapter 10).
+"""Typed results and their JSON files: the run's environment, reading and writing results (chapter 12).
 
 Results are dataclasses in Python; JSON exists only at the file boundary: :func:`write_json`
 writes one, :func:`from_dict` rebuilds the dataclass from what ``json.load`` returned.
@@ -24,7 +24,7 @@ from mnist_course.download import write_atomic
 
 @dataclass
 class Environment:
-    """Hardware, versions and command of a measurement (chapter 10).
+    """Hardware, versions and command of a measurement (chapter 12).
 
     Args:
         date: UTC time, ISO 8601.
@@ -50,7 +50,7 @@ class Environment:
 
 
 def environment(device) -> Environment:
-    """The :class:`Environment` of this process on ``device`` (chapter 10).
+    """The :class:`Environment` of this process on ``device`` (chapter 12).
 
     Args:
         device: the device the measurement ran on.
@@ -87,7 +87,7 @@ def _convert(kind, value):
 
 
 def from_dict(cls, data: dict):
-    """Rebuild dataclass ``cls`` (and the dataclasses inside it) from plain JSON data (chapter 10).
+    """Rebuild dataclass ``cls`` (and the dataclasses inside it) from plain JSON data (chapter 12).
 
     Args:
         cls: a dataclass type whose fields are plain values, dataclasses, ``list[...]``,
@@ -102,7 +102,7 @@ def from_dict(cls, data: dict):
 
 
 def write_json(result, path: str | os.PathLike) -> Path:
-    """Write a result dataclass as indented JSON, atomically (chapter 10).
+    """Write a result dataclass as indented JSON, atomically (chapter 12).
 
     Args:
         result: a dataclass instance (or plain JSON data).
@@ -118,7 +118,7 @@ def write_json(result, path: str | os.PathLike) -> Path:
 
 
 def read_reference(name: str) -> dict:
-    """A committed result shipped with the package, as JSON data (chapter 10).
+    """A committed result shipped with the package, as JSON data (chapter 12).
 
     Args:
         name: ``"bench-cpu"`` or ``"record"``: a file ``mnist_course/reference/NAME.json``.

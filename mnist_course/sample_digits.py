@@ -1,4 +1,4 @@
-"""Digit images made by code, to test preprocessing like real photos and drawings (chapter 8).
+"""Digit images made by code, to test preprocessing like real photos and drawings (chapter 10).
 
 Each sample is drawn as pen strokes (a rough skeleton per digit, jittered) or rendered from one
 of the fonts that ship with matplotlib, then placed off-centre on a canvas of random size,
@@ -69,7 +69,7 @@ FONT_FILES = (
 
 @dataclass
 class Sample:
-    """A generated digit image, its label and how it was made (chapter 8)."""
+    """A generated digit image, its label and how it was made (chapter 10)."""
 
     image: Image.Image
     label: int
@@ -116,7 +116,7 @@ def _glyph(digit: int, rng: np.random.Generator, size: int, kind: str) -> Image.
 
 
 def make_sample(digit: int, rng: np.random.Generator) -> Sample:
-    """One generated photo-like image of ``digit`` (chapter 8).
+    """One generated photo-like image of ``digit`` (chapter 10).
 
     Args:
         digit: the digit to draw, 0-9.
@@ -157,7 +157,7 @@ def make_sample(digit: int, rng: np.random.Generator) -> Sample:
 
 
 def make_samples(per_digit: int = 6, seed: int = 0) -> list[Sample]:
-    """``per_digit`` generated images of each digit 0-9, reproducible from ``seed`` (chapter 8).
+    """``per_digit`` generated images of each digit 0-9, reproducible from ``seed`` (chapter 10).
 
     Args:
         per_digit: images per digit.

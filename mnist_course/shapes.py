@@ -1,4 +1,4 @@
-"""Conv and pool shape arithmetic, and a tracer that shows every layer's output (chapter 3)."""
+"""Conv and pool shape arithmetic, and a tracer that shows every layer's output (chapter 5)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def output_size(
     dilation: int = 1,
     ceil_mode: bool = False,
 ) -> int:
-    """Output length of a conv or pool along one dimension, exactly as PyTorch computes it (chapter 3).
+    """Output length of a conv or pool along one dimension, exactly as PyTorch computes it (chapter 5).
 
     ``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``; with
     ``ceil_mode`` (pooling only) the division rounds up, but a last window that would start
@@ -58,7 +58,7 @@ def output_size(
 
 @dataclass
 class LayerShape:
-    """One row of a :class:`ShapeTrace`: a layer, its output shape and its own parameters (chapter 3)."""
+    """One row of a :class:`ShapeTrace`: a layer, its output shape and its own parameters (chapter 5)."""
 
     name: str
     layer: str
@@ -67,7 +67,7 @@ class LayerShape:
 
 
 class ShapeTrace(list):
-    """The rows of :func:`trace`; prints as a text table and shows as HTML in notebooks (chapter 3)."""
+    """The rows of :func:`trace`; prints as a text table and shows as HTML in notebooks (chapter 5)."""
 
     def __init__(self, rows, input_shape):
         super().__init__(rows)
@@ -106,7 +106,7 @@ def _shape_error(exc: Exception, entered, finished: int, names, done: ShapeTrace
 
 
 def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
-    """Run a zero tensor of ``input_shape`` through ``model`` and record each leaf layer (chapter 3).
+    """Run a zero tensor of ``input_shape`` through ``model`` and record each leaf layer (chapter 5).
 
     Returns a :class:`ShapeTrace` (a list of :class:`LayerShape`) in execution order, so the
     flatten size before the first Linear layer can be read off instead of worked out.
@@ -151,7 +151,7 @@ def trace(model: nn.Module, input_shape=(1, 1, 28, 28)) -> ShapeTrace:
 
 
 def flatten_size(model: nn.Module, input_shape=(1, 1, 28, 28)) -> int:
-    """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 3).
+    """Number of features entering the first ``nn.Linear`` layer of ``model`` (chapter 5).
 
     Args:
         model: the network.

@@ -1,4 +1,4 @@
-"""Small text/HTML tables for notebook results (chapters 3, 5 and 6)."""
+"""Small text/HTML tables for notebook results (chapters 5, 7 and 8)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from html import escape
 
 
 def text_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """Columns padded to their widest cell; columns listed in ``right`` are right-aligned (chapter 3).
+    """Columns padded to their widest cell; columns listed in ``right`` are right-aligned (chapter 5).
 
     Args:
         head: the column titles.
@@ -29,7 +29,7 @@ def text_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequen
 
 
 def html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """The same table as HTML, for Jupyter's rich display (chapter 3).
+    """The same table as HTML, for Jupyter's rich display (chapter 5).
 
     Args:
         head: the column titles.

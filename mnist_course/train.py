@@ -1,6 +1,6 @@
-"""Training: one epoch written as the chapter writes it, and ``fit``, epochs of it (chapter 4).
+"""Training: one epoch written as the chapter writes it, and ``fit``, epochs of it (chapter 6).
 
-Chapter 4 writes the loop by hand first. :func:`train_one_epoch` is that loop (``zero_grad``,
+Chapter 6 writes the loop by hand first. :func:`train_one_epoch` is that loop (``zero_grad``,
 forward, loss, ``backward``, ``step``) with a progress bar; :func:`fit` runs it for several
 epochs, evaluates after each, keeps a :class:`~mnist_course.history.History` and, if asked,
 saves a checkpoint after every epoch. Both run on the model's device.
@@ -33,7 +33,7 @@ __all__ = ["EpochRecord", "EpochStats", "History", "fit", "train_one_epoch"]
 
 @dataclass
 class EpochStats:
-    """What :func:`train_one_epoch` measured (chapter 4).
+    """What :func:`train_one_epoch` measured (chapter 6).
 
     Args:
         loss: mean training loss over the epoch's examples.
@@ -76,14 +76,14 @@ def train_one_epoch(
     progress: bool = False,
     desc: str | None = None,
 ) -> EpochStats:
-    """One pass over ``loader`` on the model's device: the loop chapter 4 writes by hand (chapter 4).
+    """One pass over ``loader`` on the model's device: the loop chapter 6 writes by hand (chapter 6).
 
     Args:
         model: the network; put in ``train()`` mode.
         loader: yields ``(images, labels)`` batches (a ``DataLoader``, a ``TensorLoader``, ...).
         optimizer, scheduler: step once per batch (the scheduler, e.g. ``OneCycleLR``, if given).
         loss_fn: ``loss_fn(outputs, labels)``; cross-entropy by default.
-        autocast: e.g. ``torch.bfloat16``: forward pass and loss in mixed precision (chapter 10).
+        autocast: e.g. ``torch.bfloat16``: forward pass and loss in mixed precision (chapter 12).
         progress, desc: a ``tqdm.auto`` bar labelled ``desc``, with the running loss and accuracy.
 
     Returns:
@@ -173,7 +173,7 @@ def fit(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> History:
-    """Train for ``epochs`` epochs with :func:`train_one_epoch`, evaluating after each (chapter 4).
+    """Train for ``epochs`` epochs with :func:`train_one_epoch`, evaluating after each (chapter 6).
 
     Runs on the model's device and leaves the model in the train/eval mode it found.
 
@@ -185,7 +185,7 @@ def fit(
             validation split while you make choices, the test split for a final figure.
         epochs: the total, counting the epochs already in ``history`` or the checkpoint.
         progress: a progress bar per epoch.
-        checkpoint, extra: save a checkpoint here after every epoch, with ``extra`` (e.g. the settings) (chapter 7).
+        checkpoint, extra: save a checkpoint here after every epoch, with ``extra`` (e.g. the settings) (chapter 9).
         resume, overwrite: continue from an existing ``checkpoint`` (weights, all states, history), or
             replace it with this run; without either, an existing file is refused before any training.
         history: an earlier run's record, continued in place.

@@ -1,4 +1,4 @@
-"""Plots of digits, training curves and errors (chapters 2, 4 and 6).
+"""Plots of digits, training curves and errors (chapters 2, 6 and 8).
 
 Every function returns a matplotlib ``Figure`` with a white background (readable in dark
 themes), closed from pyplot so it is shown exactly once when it is a cell's last value, and
@@ -139,7 +139,7 @@ def show_labelled(
     std: float = 1.0,
     nrow: int = 8,
 ) -> Figure:
-    """A grid of digits titled with their label, or ``pred (true)`` in red where a prediction is wrong (chapters 2, 4).
+    """A grid of digits titled with their label, or ``pred (true)`` in red where a prediction is wrong (chapters 2, 6).
 
     Args:
         images: ``N x 1 x H x W`` (or ``N x H x W``), normalised with ``mean`` and ``std``.
@@ -169,7 +169,7 @@ def show_labelled(
 
 
 def plot_history(history, *, eval_label: str = "validation") -> Figure:
-    """Training loss per batch, evaluation loss per epoch, and accuracy, against examples seen (chapter 4).
+    """Training loss per batch, evaluation loss per epoch, and accuracy, against examples seen (chapter 6).
 
     Args:
         history: a :class:`~mnist_course.history.History`.
@@ -213,7 +213,7 @@ def plot_history(history, *, eval_label: str = "validation") -> Figure:
 
 
 def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") -> Figure:
-    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 6).
+    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 8).
 
     The colours are on a ``log(1 + count)`` scale, so the few mistakes stay visible beside the diagonal.
 
@@ -254,7 +254,7 @@ def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") 
 
 
 def plot_per_class_accuracy(accuracy, *, title: str = "accuracy per digit") -> Figure:
-    """Bars of each class's accuracy, the y axis zoomed to where the differences are (chapter 4).
+    """Bars of each class's accuracy, the y axis zoomed to where the differences are (chapter 6).
 
     Args:
         accuracy: one accuracy in [0, 1] per class, e.g. :func:`~mnist_course.evaluate.per_class_accuracy`.
@@ -303,7 +303,7 @@ def plot_class_histogram(labels, *, title: str = "examples per digit") -> Figure
 
 
 def plot_probabilities(probabilities, image=None, *, title: str | None = None) -> Figure:
-    """Bars of the ten class probabilities, the prediction highlighted, optionally beside the input (chapter 8).
+    """Bars of the ten class probabilities, the prediction highlighted, optionally beside the input (chapter 10).
 
     Args:
         probabilities: exactly 10 values, any shape.
@@ -339,7 +339,7 @@ def plot_probabilities(probabilities, image=None, *, title: str | None = None) -
 
 
 def plot_conv_windows(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Figure:
-    """The padded input grid with the first and last positions of a conv or pool window (chapter 3).
+    """The padded input grid with the first and last positions of a conv or pool window (chapter 5).
 
     Args:
         size: input height and width.

@@ -1,4 +1,4 @@
-"""Interactive explorers: a digit browser (chapter 2) and a conv-shape calculator (chapter 3).
+"""Interactive explorers: a digit browser (chapter 2) and a conv-shape calculator (chapter 5).
 
 The logic lives in plain functions (:func:`digit_card`, :func:`conv_report`) that tests call
 directly; the widgets only wire sliders to them. They use the ipywidgets API shared by 7.7
@@ -74,7 +74,7 @@ def digit_browser(images: torch.Tensor, labels: torch.Tensor, *, mean: float = 0
 
 
 def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> str:
-    """The output-size formula filled in with numbers, or what is wrong with the settings (chapter 3).
+    """The output-size formula filled in with numbers, or what is wrong with the settings (chapter 5).
 
     Args:
         size, kernel_size, stride, padding, dilation: as for :func:`~mnist_course.shapes.output_size`.
@@ -95,7 +95,7 @@ def conv_report(size: int, kernel_size: int, stride: int = 1, padding: int = 0, 
 
 
 def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, padding: int = 2, dilation: int = 1):
-    """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 3).
+    """Sliders for input size, kernel, stride, padding and dilation, showing the formula and grid (chapter 5).
 
     Args:
         size, kernel_size, stride, padding, dilation: the sliders' starting values.
@@ -130,7 +130,7 @@ def conv_calculator(size: int = 28, kernel_size: int = 5, stride: int = 1, paddi
 
 
 def digit_upload(model: torch.nn.Module, *, mean: float | None = None, std: float | None = None):
-    """A file-upload box that classifies each uploaded photo of a digit and shows the probabilities (chapter 8).
+    """A file-upload box that classifies each uploaded photo of a digit and shows the probabilities (chapter 10).
 
     Args:
         model: the trained network.

@@ -66,3 +66,46 @@ def test_count_parameters_counts_only_trainable_ones():
     assert count_parameters(model) == 8 + 3
     model[0].requires_grad_(False)
     assert count_parameters(model) == 3
+
+
+def test_baselines_flatten_the_image_and_have_their_parameter_counts():
+    from mnist_course.models import MLP, SoftmaxRegression
+
+    for model, parameters in ((SoftmaxRegression(), 7_850), (MLP(), 203_530), (MLP(hidden=32), 25_450)):
+        assert count_parameters(model) == parameters
+        assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert not any(isinstance(m, nn.Conv2d) for m in MLP().modules())
+
+
+class _HandWrittenLeNet(nn.Module):
+    """Seed 003's LeNet as a reader writes it: named layers, functional ReLU and pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(256, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(nn.functional.relu(self.conv1(x)), 2)
+        x = nn.functional.max_pool2d(nn.functional.relu(self.conv2(x)), 2).flatten(1)
+        return self.fc3(nn.functional.relu(self.fc2(nn.functional.relu(self.fc1(x)))))
+
+
+def test_same_network_matches_a_hand_written_class_to_the_package_one():
+    from mnist_course.models import same_network
+
+    mine, reference, images = _HandWrittenLeNet(), create_model("lenet"), torch.randn(5, 1, 28, 28)
+    reference.train()
+    assert same_network(mine, reference, images)
+    assert torch.equal(mine.fc3.weight, reference[-1].weight), "the reference's weights were copied in"
+    assert mine.training and reference.training, "both modes are left as they were found"
+
+
+def test_same_network_is_false_for_another_computation_and_refuses_other_shapes():
+    from mnist_course.errors import InputError
+    from mnist_course.models import LeNet5, LeNet5Classic, same_network
+
+    images = torch.randn(4, 1, 28, 28)
+    assert not same_network(LeNet5(), LeNet5Classic(), images), "same shapes, tanh instead of ReLU"
+    with pytest.raises(InputError, match="not the same layers.*compare print"):
+        same_network(_HandWrittenLeNet(), create_model("lenet5"), images)

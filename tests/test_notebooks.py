@@ -26,15 +26,17 @@ OUTLINE = ["Overview", "Prerequisites", "Summary", "Exercises", "What's next"]
 SMALL = {
     "01_mnist_dataset": {"export_limit": 300},
     "02_seeing_the_data": {"focus_digit": 3, "browser_index": 5},
-    "03_conv_shapes": {"check_size": 8},
-    "04_training_a_cnn": {"epochs": 1, "train_limit": 3000},
-    "05_lenet_family": {"epochs": 1, "train_limit": 3000},
-    "06_comparing_models": {"epochs": 1, "train_limit": 2000},
-    "07_checkpoints": {"train_limit": 2000},
-    "08_your_handwriting": {"epochs": 1, "per_digit": 2},
-    "09_pitfalls": {"small_train": 500, "train_limit": 3000},
-    "10_making_it_fast": {"subset": 4000, "steps": 10},
-    "11_many_processes": {"train_limit": 2560},
+    "03_tensors_and_autograd": {"steps": 10, "n_images": 200},
+    "04_first_classifier": {"epochs": 1, "train_limit": 3000, "overfit_epochs": 3, "seeds": [0, 1]},
+    "05_conv_shapes": {"check_size": 8},
+    "06_training_a_cnn": {"epochs": 1, "train_limit": 3000, "compare_limit": 1000, "seeds": [0, 1]},
+    "07_lenet_family": {"epochs": 1, "train_limit": 3000, "compare_epochs": 1, "compare_limit": 2000, "seeds": [0, 1]},
+    "08_comparing_models": {"epochs": 1, "train_limit": 1000, "seeds": [0, 1]},
+    "09_checkpoints": {"train_limit": 2000},
+    "10_your_handwriting": {"epochs": 1, "per_digit": 2},
+    "11_pitfalls": {"small_train": 500, "train_limit": 3000},
+    "12_making_it_fast": {"subset": 4000, "steps": 10},
+    "13_many_processes": {"train_limit": 2560},
 }
 
 

@@ -212,3 +212,32 @@ def test_results_table(tiny_data):
     assert "<td>convnet-bn</td>" in results._repr_html_()
     with pytest.raises(KeyError, match="have: lenet, convnet-bn"):
         results["cnn"]
+
+
+def test_train_over_seeds_gives_each_seed_its_run_and_the_spread(tiny_data):
+    from mnist_course.recipe import Comparison, SeedRuns, train_over_seeds
+
+    train, val = tiny_data
+    budget = Budget(epochs=1, batch_size=64, seed=7)
+    runs = train_over_seeds("lenet", LeNet, train, val, budget, seeds=(0, 1))
+    single = train_under_budget("lenet", LeNet, train, val, budget.with_(seed=1), progress=False)
+    assert isinstance(runs, SeedRuns) and runs.accuracies[1] == single.accuracy
+    assert runs.low == min(runs.accuracies) <= runs.mean <= runs.high == max(runs.accuracies)
+    assert str(runs).endswith("over 2 seeds)") and runs.mean_seconds > 0
+    with pytest.raises(ValueError, match="at least two seeds"):
+        train_over_seeds("lenet", LeNet, train, val, budget, seeds=(0,))
+    table = Comparison([runs])
+    assert table["lenet"] is runs and "44,426" in str(table) and "<table>" in table._repr_html_()
+    with pytest.raises(KeyError, match="have: lenet"):
+        table["cnn"]
+
+
+def test_a_model_beats_another_only_when_every_seed_is_better():
+    from mnist_course.recipe import SeedRuns
+
+    def runs(*accuracies):
+        return SeedRuns("m", [Result("m", 1, a, 1.0, 1.0, None, None) for a in accuracies])
+
+    assert runs(0.95, 0.96).beats(runs(0.90, 0.94))
+    assert not runs(0.95, 0.99).beats(runs(0.90, 0.96)), "overlapping spreads: no winner"
+    assert not runs(0.95, 0.96).beats(runs(0.95, 0.96))

@@ -1,4 +1,4 @@
-"""mnist_course.sample_digits: generated photo-like digits for chapter 8 and the CLI tests."""
+"""mnist_course.sample_digits: generated photo-like digits for chapter 10 and the CLI tests."""
 
 from __future__ import annotations
 

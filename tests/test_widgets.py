@@ -1,4 +1,4 @@
-"""mnist_course.widgets: the plain functions behind the chapter 2 and 3 widgets, and the widgets."""
+"""mnist_course.widgets: the plain functions behind the chapter 2 and 5 widgets, and the widgets."""
 
 from __future__ import annotations
 
