@@ -165,7 +165,8 @@ def test_summary_reports_every_measurement():
     result = reference("bench-cpu")
     text = summary(result)
     assert text.splitlines()[0].startswith(result.environment.device)
-    for part in ("data path (LeNet-5 epoch)", "time to 99%", "fastest to 99%", "speed levers", "batch size", "GPU:"):
+    parts = ("data path (LeNet-5 epoch)", "fast recipe chosen on the validation split: peak lr", "time to 99%")
+    for part in (*parts, "fastest to 99%", "speed levers", "batch size", "GPU:"):
         assert part in text, part
     assert "quick mode" not in text
     result.quick = True
@@ -197,6 +198,9 @@ def test_bench_quick_writes_the_expected_json(mnist_root, tmp_path, capsys):
     assert [r["batch_size"] for r in result["scaling_batch_size"]] == [32, 128, 512]
     assert all(r["seconds"] > 0 for r in result["scaling_fraction"])
     assert isinstance(result["gpu"], (str, dict))
+    choice = result["fast_recipe_choice"]
+    assert [(r["lr"], r["label_smoothing"]) for r in choice] == [(a, b) for a in (3e-3, 5e-3, 8e-3) for b in (0.0, 0.1)]
+    assert all(len(r["accuracies"]) == 1 and 0 <= r["accuracies"][0] <= 1 for r in choice)
     assert asdict(from_dict(BenchResult, result)) == result, "the JSON is exactly a BenchResult"
     text = capsys.readouterr().out
     assert "data path (LeNet-5 epoch)" in text and "time to 99%" in text

@@ -255,3 +255,32 @@ def test_chapter_runs_with_small_parameters_in_colabs_packages(path, tmp_path, m
     assert interactive_widgets(executed) == interactive_widgets(stored), (
         "the chapter shows the same widgets under ipywidgets 7 as under 8 (progress bars aside: one per epoch)"
     )
+
+
+def chapter_names() -> dict[str, set[str]]:
+    """Every ``mnist_course`` name a chapter's code imports (or reads as ``models.X``) -> the chapters using it."""
+    import ast
+
+    used: dict[str, set[str]] = {}
+    for path in NOTEBOOKS:
+        for cell in load(path)["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            lines = [re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in source(cell).splitlines()]  # magics
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                found = []
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnist_course."):
+                    found = [a.name for a in node.names]
+                elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "models":
+                    found = [node.attr]
+                for name in found:
+                    used.setdefault(name, set()).add(path.stem[:2])
+    return used
+
+
+def test_api_page_lists_the_names_used_in_three_or_more_chapters():
+    common = {name for name, chapters in chapter_names().items() if len(chapters) >= 3}
+    text = (ROOT / "book" / "api.md").read_text()
+    paragraph = text[text.index("**The names used in three or more chapters**") :].split("\n\n")[0]
+    assert set(re.findall(r"`(\w+)`", paragraph)) == common, "update the list on book/api.md"
+    assert f"({len(common)})" in paragraph
