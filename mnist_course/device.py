@@ -109,7 +109,7 @@ def native_bf16(device: str | torch.device) -> bool:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed every random generator a training run draws from (chapter 6).
+    """Seed every random generator a training run draws from (chapter 3).
 
     Python's ``random``, NumPy's global generator and torch's (``torch.manual_seed`` seeds the
     CPU and every CUDA device). Loaders with their own generator (``TensorLoader(seed=...)``,

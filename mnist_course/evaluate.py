@@ -20,7 +20,7 @@ from mnist_course.errors import InputError
 
 @dataclass
 class Evaluation:
-    """Mean loss and accuracy over a whole dataset (chapter 6).
+    """Mean loss and accuracy over a whole dataset (chapter 4).
 
     Args:
         loss: mean loss per example.
@@ -40,7 +40,7 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, *, loss_fn=F.cross_entropy) -> Evaluation:
-    """Mean loss and accuracy of ``model`` over every example of ``data``, in ``eval()`` mode (chapter 6).
+    """Mean loss and accuracy of ``model`` over every example of ``data``, in ``eval()`` mode (chapter 4).
 
     Args:
         model: the network; runs on its own device.
@@ -155,7 +155,7 @@ def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classe
 
 
 def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
-    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 8).
+    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 4).
 
     Args:
         cm: a :func:`confusion_matrix`.

@@ -1,4 +1,4 @@
-"""What a training run recorded: every batch's loss and one typed record per epoch (chapter 6)."""
+"""What a training run recorded: every batch's loss and one typed record per epoch (chapter 4)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class EpochRecord:
-    """One epoch of :func:`~mnist_course.train.fit` (chapter 6).
+    """One epoch of :func:`~mnist_course.train.fit` (chapter 4).
 
     Args:
         epoch: its number, from 1.
@@ -30,7 +30,7 @@ class EpochRecord:
 
 @dataclass
 class History:
-    """What :func:`~mnist_course.train.fit` recorded (chapter 6).
+    """What :func:`~mnist_course.train.fit` recorded (chapter 4).
 
     Args:
         batches: ``[examples_seen, loss]`` after every training batch.

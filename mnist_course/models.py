@@ -20,7 +20,7 @@ from mnist_course.errors import InputError
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (chapter 5).
+    """Number of trainable parameters (chapter 4).
 
     Args:
         model: any module.

@@ -296,45 +296,6 @@ def train_under_budget(
     )
 
 
-class Results(list):
-    """A list of :class:`Result` that shows as a table and is indexed by name too (chapters 7 and 8)."""
-
-    def best(self) -> Result:
-        """The most accurate result."""
-        return max(self, key=lambda r: r.accuracy)
-
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            for r in self:
-                if r.name == key:
-                    return r
-            raise KeyError(f"no result named {key!r}; have: {', '.join(r.name for r in self)}")
-        return super().__getitem__(key)
-
-    def _cells(self):
-        head = ("model", "parameters", "accuracy", "train time", "images/s (inference)")
-        rows = [
-            (
-                r.name,
-                f"{r.parameters:,}",
-                f"{r.accuracy:.2%}",
-                f"{r.train_seconds:.1f} s",
-                f"{r.images_per_second:,.0f}",
-            )
-            for r in self
-        ]
-        return head, rows
-
-    def __str__(self) -> str:
-        return text_table(*self._cells(), right=(1, 2, 3, 4))
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return html_table(*self._cells())
-
-
 @dataclass
 class SeedRuns:
     """One model trained under one budget with several seeds: the mean and the spread (chapters 7 and 8).

@@ -1,4 +1,4 @@
-"""Training: one epoch written as the chapter writes it, and ``fit``, epochs of it (chapter 6).
+"""Training: one epoch written as the chapter writes it, and ``fit``, epochs of it (chapter 4).
 
 Chapter 6 writes the loop by hand first. :func:`train_one_epoch` is that loop (``zero_grad``,
 forward, loss, ``backward``, ``step``) with a progress bar; :func:`fit` runs it for several
@@ -33,7 +33,7 @@ __all__ = ["EpochRecord", "EpochStats", "History", "fit", "train_one_epoch"]
 
 @dataclass
 class EpochStats:
-    """What :func:`train_one_epoch` measured (chapter 6).
+    """What :func:`train_one_epoch` measured (chapter 4).
 
     Args:
         loss: mean training loss over the epoch's examples.
@@ -76,7 +76,7 @@ def train_one_epoch(
     progress: bool = False,
     desc: str | None = None,
 ) -> EpochStats:
-    """One pass over ``loader`` on the model's device: the loop chapter 6 writes by hand (chapter 6).
+    """One pass over ``loader`` on the model's device: the loop chapter 4 writes by hand (chapter 4).
 
     Args:
         model: the network; put in ``train()`` mode.
@@ -173,7 +173,7 @@ def fit(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> History:
-    """Train for ``epochs`` epochs with :func:`train_one_epoch`, evaluating after each (chapter 6).
+    """Train for ``epochs`` epochs with :func:`train_one_epoch`, evaluating after each (chapter 4).
 
     Runs on the model's device and leaves the model in the train/eval mode it found.
 

@@ -213,7 +213,7 @@ def plot_history(history, *, eval_label: str = "validation") -> Figure:
 
 
 def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "confusion matrix") -> Figure:
-    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 8).
+    """Heatmap of ``cm[true, predicted]`` with counts written in the cells (chapter 4).
 
     The colours are on a ``log(1 + count)`` scale, so the few mistakes stay visible beside the diagonal.
 

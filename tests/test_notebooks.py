@@ -284,3 +284,66 @@ def test_api_page_lists_the_names_used_in_three_or_more_chapters():
     paragraph = text[text.index("**The names used in three or more chapters**") :].split("\n\n")[0]
     assert set(re.findall(r"`(\w+)`", paragraph)) == common, "update the list on book/api.md"
     assert f"({len(common)})" in paragraph
+
+
+def test_every_package_model_is_written_in_a_chapter_and_checked_against_it():
+    """Plain PyTorch first: each class of mnist_course.models appears in a chapter cell that writes a model
+    as ``class ...(nn.Module)`` or uses one, and compares it with the package's by ``same_network``."""
+    import inspect
+
+    from torch import nn
+
+    from mnist_course import models
+
+    classes = {n for n, c in vars(models).items() if inspect.isclass(c) and issubclass(c, nn.Module)}
+    checked = set()
+    written = 0
+    for path in NOTEBOOKS:
+        code = [source(c) for c in load(path)["cells"] if c["cell_type"] == "code"]
+        written += sum(len(re.findall(r"^class \w+\((nn\.Module|[A-Z]\w+)\):", c, re.M)) for c in code)
+        for cell in (c for c in code if "same_network(" in c):
+            checked |= {n for n in classes if re.search(rf"\b(models\.)?{n}\(|models\.{n}\b", cell)}
+    assert checked == classes, f"not checked against a chapter's class: {sorted(classes - checked)}"
+    assert written >= len(classes)
+
+
+def stored_seconds(nb: dict) -> float:
+    """How long the stored outputs took to make: the sum of the code cells' execution times."""
+    from datetime import datetime
+
+    total = 0.0
+    for cell in nb["cells"]:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            start, end = (datetime.fromisoformat(timing[k]) for k in ("iopub.execute_input", "shell.execute_reply"))
+            total += (end - start).total_seconds()
+    return total
+
+
+NUMBER_WORDS = {"half a": 0.5, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_prerequisites_state_the_stored_run_time(path):
+    """The run time a chapter promises is the one its stored outputs took (within a factor of two)."""
+    nb = load(path)
+    text = source(nb["cells"][0])
+    prerequisites = " ".join(text[text.index("## Prerequisites") :].split())
+    words = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+    m = re.search(rf"\b(about|under) ({words}|\d+)( and a half)? (second|minute)s?\b", prerequisites, re.I)
+    assert m, "say how long the chapter takes on a 2-core CPU"
+    n = NUMBER_WORDS.get(m[2].lower()) or float(m[2])
+    claim = (n + (0.5 if m[3] else 0)) * (60 if m[4].lower() == "minute" else 1)
+    took = stored_seconds(nb)
+    if m[1].lower() == "under":
+        assert took <= claim * 1.25, f"the stored run took {took:.0f} s, not under {claim:.0f} s"
+    else:
+        assert claim / 2 <= took <= claim * 2, f"the stored run took {took:.0f} s, not about {claim:.0f} s"
+
+
+def test_every_api_section_a_chapter_points_to_exists():
+    headings = set(re.findall(r"^## (.+)$", (ROOT / "book" / "api.md").read_text(), re.M))
+    for path in NOTEBOOKS:
+        intro = " ".join(source(load(path)["cells"][0]).split())
+        for section in re.findall(r"section \*([^*]+)\*", intro):
+            assert section in headings, f"{path.stem} points to a section the API page does not have: {section}"
