@@ -276,6 +276,7 @@ def execute(names: list[str]) -> None:
     selected = [p for p in chapters() if not names or p.stem in names or p.name in names]
     for path in selected:
         nb = nbformat.read(path, as_version=4)
+        nb.metadata.pop("widgets", None)  # only the widgets this run shows are stored again
         print(f"executing {path.relative_to(ROOT)} ...", flush=True)
         NotebookClient(
             nb,

@@ -28,7 +28,7 @@ class CheckpointError(MnistCourseError, ValueError):
 
 
 class TrainingDiverged(MnistCourseError, FloatingPointError):
-    """The training loss became NaN or infinite, or grew far above chance level (chapter 6). Exit status 5."""
+    """The training loss became NaN or infinite, or grew far above chance level (chapter 4). Exit status 5."""
 
     exit_code = 5
 

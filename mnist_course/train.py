@@ -1,6 +1,6 @@
 """Training: one epoch written as the chapter writes it, and ``fit``, epochs of it (chapter 4).
 
-Chapter 6 writes the loop by hand first. :func:`train_one_epoch` is that loop (``zero_grad``,
+Chapter 4 writes the loop by hand first. :func:`train_one_epoch` is that loop (``zero_grad``,
 forward, loss, ``backward``, ``step``) with a progress bar; :func:`fit` runs it for several
 epochs, evaluates after each, keeps a :class:`~mnist_course.history.History` and, if asked,
 saves a checkpoint after every epoch. Both run on the model's device.

@@ -201,6 +201,7 @@ def test_stored_widgets_have_their_state_embedded(path):
     """The book renders widgets from the state stored with the notebook (made with ipywidgets 8)."""
     views, state = widget_views_and_state(load(path))
     assert all(v in state for v in views), "a widget output without stored state renders as nothing"
+    assert views or not state, "widget state stored but no widget shown: stale state from an earlier run"
 
 
 def colab_kernel_python() -> Path:
