@@ -334,7 +334,9 @@ def time_to_accuracy(recipe: Recipe, train, test: TensorData, device=None, *, se
     return result, settings
 
 
-def choose_fast_recipe(device=None, seeds=(0, 1, 2), *, root=None, limit=None) -> list[CandidateRow]:
+def choose_fast_recipe(
+    device=None, seeds=(0, 1, 2), *, root=None, limit=None, data: TensorData | None = None
+) -> list[CandidateRow]:
     """The fast recipe's peak rate and label smoothing, chosen on the validation split (chapter 12).
 
     LeNet-5 trains with :data:`FAST_BUDGET` and each combination of :data:`FAST_CANDIDATES` on
@@ -346,12 +348,16 @@ def choose_fast_recipe(device=None, seeds=(0, 1, 2), *, root=None, limit=None) -
         seeds: e.g. ``(0, 1, 2)``.
         root: the data root.
         limit: split only the first ``limit`` training images (for tests; more than 5,000).
+        data: the training images, already loaded on ``device`` (as :func:`measure` has them);
+            default: load them with ``root`` and ``limit``.
 
     Returns:
         list[CandidateRow]: one row per combination; the chosen one has the highest ``mean``.
     """
     device = pick_device(device)
-    train, val = train_val_split(load_tensors(True, root, device=device, limit=limit))
+    if data is None:
+        data = load_tensors(True, root, device=device, limit=limit)
+    train, val = train_val_split(data)
     rows = []
     for lr in FAST_CANDIDATES["lr"]:
         for smoothing in FAST_CANDIDATES["label_smoothing"]:
@@ -595,7 +601,7 @@ def measure(quick: bool = False, device=None, root=None, log=print) -> BenchResu
     data_path = measure_data_path(train, device, repeats, root=root, limit=limit)
     log(f"  DataLoader {data_path.dataloader_seconds:.2f} s, tensors {data_path.tensor_seconds:.2f} s")
     log(f"fast recipe: peak rate x label smoothing on the validation split, seeds {list(seeds)}")
-    choice = choose_fast_recipe(device, seeds, root=root, limit=limit)
+    choice = choose_fast_recipe(device, seeds, data=train)  # the images loaded above, not a second decode
     races = _races(device, seeds, quick, root, limit, log)
     speedup, fastest = _fastest(races)
     subset = train[:10_000]
