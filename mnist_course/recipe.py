@@ -19,7 +19,6 @@ from torch.utils.data import DataLoader, Dataset
 from mnist_course.augment import AugmentedLoader
 from mnist_course.data import TensorData, TensorLoader
 from mnist_course.device import native_bf16, pick_device, seed_everything
-from mnist_course.evaluate import throughput
 from mnist_course.history import History
 from mnist_course.models import count_parameters
 from mnist_course.table import html_table, text_table
@@ -245,7 +244,6 @@ class Result:
         parameters: trainable parameters.
         accuracy: accuracy on the evaluation data after the last epoch.
         train_seconds: training time, evaluation excluded.
-        images_per_second: inference throughput on the evaluation data.
         history: the run's history.
         model: the trained network.
     """
@@ -254,7 +252,6 @@ class Result:
     parameters: int
     accuracy: float
     train_seconds: float
-    images_per_second: float
     history: History = field(repr=False)
     model: nn.Module = field(repr=False)
 
@@ -281,7 +278,7 @@ def train_under_budget(
         progress: progress bars.
 
     Returns:
-        Result: accuracy, parameters, time, throughput, history and the model.
+        Result: accuracy, parameters, training time, history and the model.
     """
     run = build_run(model_factory, train_data, budget, device=device)
     history = run.fit(eval_data, progress=progress)
@@ -290,7 +287,6 @@ def train_under_budget(
         parameters=count_parameters(run.model),
         accuracy=history.last.eval_accuracy,
         train_seconds=history.train_seconds,
-        images_per_second=throughput(run.model, eval_data),
         history=history,
         model=run.model,
     )
