@@ -1,12 +1,66 @@
-"""Repository-wide pytest settings: patience for the notebook (nbval) tests on busy machines."""
+"""Repository-wide pytest settings: patience and torch threads for busy machines."""
 
 from __future__ import annotations
+
+import os
+import time
 
 #: Seconds nbval waits between two output messages of a cell. nbval hard-codes 5; on a loaded
 #: 2-core CI machine the kernel can take longer than that to flush a chapter's progress-bar
 #: updates after a long cell, which failed a correct cell ("Timeout of 5 seconds exceeded
 #: waiting for output"). A cell that really hangs is still stopped by --nbval-cell-timeout.
 NBVAL_OUTPUT_TIMEOUT = 60
+
+
+def _idle_cores(seconds: float = 0.5) -> float | None:
+    """How many cores sat idle over ``seconds``, from Linux's /proc/stat (None elsewhere)."""
+
+    def totals() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(t) for t in stat.readline().split()[1:]]  # the "cpu" line: all cores
+        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+
+    try:
+        all0, idle0 = totals()
+        time.sleep(seconds)
+        all1, idle1 = totals()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (os.cpu_count() or 1) * (idle1 - idle0) / max(all1 - all0, 1)
+
+
+def torch_threads_for_this_machine() -> int | None:
+    """One torch thread per idle core when another program keeps cores busy, else None (torch's default).
+
+    torch's worker threads spin while they wait for each other; beside a program that holds a core,
+    a thread left without one makes every step wait (measured on the 2-core test machine: a LeNet-5
+    epoch 3x slower with 2 threads, 1.1x with 1; see book/how-to-use.md, "On a busy machine").
+    """
+    cores = os.cpu_count() or 1
+    idle = _idle_cores()
+    if idle is None or idle > cores - 0.5:
+        return None
+    return max(1, int(idle + 0.5))
+
+
+def pytest_configure(config):
+    # Set before any kernel, papermill run or torchrun starts: they all inherit it. A value the
+    # user set is kept.
+    if "OMP_NUM_THREADS" not in os.environ:
+        threads = torch_threads_for_this_machine()
+        if threads is not None:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+            config._mnist_course_threads = threads
+
+
+def pytest_report_header(config):
+    threads = getattr(config, "_mnist_course_threads", None)
+    if threads is not None:
+        return (
+            f"other programs keep cores busy: OMP_NUM_THREADS={threads} for every kernel and process "
+            "of this run (set OMP_NUM_THREADS yourself to choose)"
+        )
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -60,3 +62,29 @@ def test_python_requirement_is_stated_the_same_everywhere():
         text = (ROOT / doc).read_text()
         assert not re.search(r"Python 3\.(?:[0-9]|10)\b", text), f"{doc} names a Python the pins do not install on"
     assert sys.version_info >= (3, 11)
+
+
+def repository_conftest():
+    """The repository's conftest.py as a module of its own (tests/conftest.py has the same name)."""
+    spec = importlib.util.spec_from_file_location("repository_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_idle_cores_are_measured_between_none_and_all():
+    idle = repository_conftest()._idle_cores(0.2)
+    if sys.platform.startswith("linux"):
+        assert 0 <= idle <= os.cpu_count()
+    else:
+        assert idle is None
+
+
+@pytest.mark.parametrize(
+    "cores, idle, threads", [(2, 1.97, None), (2, 1.6, None), (2, 1.0, 1), (2, 0.1, 1), (8, 5.2, 5), (8, None, None)]
+)
+def test_a_busy_machine_gets_one_torch_thread_per_idle_core(monkeypatch, cores, idle, threads):
+    conftest = repository_conftest()
+    monkeypatch.setattr(conftest.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(conftest, "_idle_cores", lambda seconds=0.5: idle)
+    assert conftest.torch_threads_for_this_machine() == threads
