@@ -43,21 +43,26 @@ def torch_threads_for_this_machine() -> int | None:
     return max(1, int(idle + 0.5))
 
 
-def pytest_configure(config):
-    # Set before any kernel, papermill run or torchrun starts: they all inherit it. A value the
-    # user set is kept.
-    if "OMP_NUM_THREADS" not in os.environ:
-        threads = torch_threads_for_this_machine()
-        if threads is not None:
-            os.environ["OMP_NUM_THREADS"] = str(threads)
-            config._mnist_course_threads = threads
+def _choose_torch_threads() -> int | None:
+    """Set OMP_NUM_THREADS for a busy machine unless the user set it; the number set, or None."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return None
+    threads = torch_threads_for_this_machine()
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    return threads
+
+
+# Now, while pytest loads this file: before tests/conftest.py imports torch (whose OpenMP library
+# reads the variable when it loads) and before any kernel, papermill run or torchrun starts (they
+# inherit it).
+THREADS_SET = _choose_torch_threads()
 
 
 def pytest_report_header(config):
-    threads = getattr(config, "_mnist_course_threads", None)
-    if threads is not None:
+    if THREADS_SET is not None:
         return (
-            f"other programs keep cores busy: OMP_NUM_THREADS={threads} for every kernel and process "
+            f"other programs keep cores busy: OMP_NUM_THREADS={THREADS_SET} for every kernel and process "
             "of this run (set OMP_NUM_THREADS yourself to choose)"
         )
     return None

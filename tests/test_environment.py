@@ -64,16 +64,21 @@ def test_python_requirement_is_stated_the_same_everywhere():
     assert sys.version_info >= (3, 11)
 
 
-def repository_conftest():
-    """The repository's conftest.py as a module of its own (tests/conftest.py has the same name)."""
+def repository_conftest(monkeypatch):
+    """The repository's conftest.py as a module of its own (tests/conftest.py has the same name).
+
+    Loading it runs its thread choice again: a set OMP_NUM_THREADS makes that a no-op here, and
+    monkeypatch restores the variable after the test.
+    """
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     spec = importlib.util.spec_from_file_location("repository_conftest", ROOT / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_idle_cores_are_measured_between_none_and_all():
-    idle = repository_conftest()._idle_cores(0.2)
+def test_idle_cores_are_measured_between_none_and_all(monkeypatch):
+    idle = repository_conftest(monkeypatch)._idle_cores(0.2)
     if sys.platform.startswith("linux"):
         assert 0 <= idle <= os.cpu_count()
     else:
@@ -84,7 +89,16 @@ def test_idle_cores_are_measured_between_none_and_all():
     "cores, idle, threads", [(2, 1.97, None), (2, 1.6, None), (2, 1.0, 1), (2, 0.1, 1), (8, 5.2, 5), (8, None, None)]
 )
 def test_a_busy_machine_gets_one_torch_thread_per_idle_core(monkeypatch, cores, idle, threads):
-    conftest = repository_conftest()
+    conftest = repository_conftest(monkeypatch)
     monkeypatch.setattr(conftest.os, "cpu_count", lambda: cores)
     monkeypatch.setattr(conftest, "_idle_cores", lambda seconds=0.5: idle)
     assert conftest.torch_threads_for_this_machine() == threads
+
+
+def test_the_thread_choice_is_set_for_child_processes_unless_the_user_chose(monkeypatch):
+    conftest = repository_conftest(monkeypatch)
+    monkeypatch.setattr(conftest, "torch_threads_for_this_machine", lambda: 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert conftest._choose_torch_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert conftest._choose_torch_threads() is None and os.environ["OMP_NUM_THREADS"] == "3"
