@@ -34,7 +34,7 @@ def torch_threads_for_this_machine() -> int | None:
 
     torch's worker threads spin while they wait for each other; beside a program that holds a core,
     a thread left without one makes every step wait (measured on the 2-core test machine: a LeNet-5
-    epoch 3x slower with 2 threads, 1.1x with 1; see book/how-to-use.md, "On a busy machine").
+    epoch 3 to 4x slower with 2 threads, 1.1x with 1; see book/how-to-use.md, "On a busy machine").
     """
     cores = os.cpu_count() or 1
     idle = _idle_cores()
