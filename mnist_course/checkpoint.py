@@ -98,25 +98,6 @@ def save_checkpoint(
     return path
 
 
-def optimizer_updates(optimizer: torch.optim.Optimizer, model: nn.Module) -> bool:
-    """Whether ``optimizer`` holds exactly ``model``'s parameters, the same tensors by identity (chapters 9, 11).
-
-    An optimizer built on another model's parameters (the slip of resuming into a new model
-    but keeping the old optimizer) clears and steps only that other model's tensors: ``model``
-    is never updated and its gradients are never cleared, so they pile up. This returns False then.
-
-    Args:
-        optimizer: any optimizer.
-        model: the model it should update.
-
-    Returns:
-        bool: True if the two parameter sets are the same tensors.
-    """
-    mine = {id(p) for p in model.parameters() if p.requires_grad}
-    theirs = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    return mine == theirs
-
-
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` read besides the weights (chapter 9).
