@@ -12,35 +12,50 @@ import time
 NBVAL_OUTPUT_TIMEOUT = 60
 
 
+def _cores() -> list[int]:
+    """The CPUs this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
 def _idle_cores(seconds: float = 0.5) -> float | None:
-    """How many cores sat idle over ``seconds``, from Linux's /proc/stat (None elsewhere)."""
+    """How many of this process's CPUs sat idle over ``seconds``, from Linux's /proc/stat (None elsewhere)."""
+    names = {f"cpu{n}" for n in _cores()}
 
     def totals() -> tuple[int, int]:
+        every, idle = 0, 0
         with open("/proc/stat") as stat:
-            ticks = [int(t) for t in stat.readline().split()[1:]]  # the "cpu" line: all cores
-        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+            for line in stat:
+                name, *ticks = line.split()
+                if name in names:  # user nice system idle iowait irq softirq steal (guest time is inside user)
+                    t = [int(x) for x in ticks[:8]]
+                    every, idle = every + sum(t), idle + t[3] + t[4]
+        return every, idle
 
     try:
-        all0, idle0 = totals()
+        every0, idle0 = totals()
         time.sleep(seconds)
-        all1, idle1 = totals()
+        every1, idle1 = totals()
     except (OSError, ValueError, IndexError):
         return None
-    return (os.cpu_count() or 1) * (idle1 - idle0) / max(all1 - all0, 1)
+    return len(names) * (idle1 - idle0) / max(every1 - every0, 1)
 
 
 def torch_threads_for_this_machine() -> int | None:
-    """One torch thread per idle core when another program keeps cores busy, else None (torch's default).
+    """One torch thread per idle CPU when other programs keep some busy, else None (torch's default).
 
     torch's worker threads spin while they wait for each other; beside a program that holds a core,
     a thread left without one makes every step wait (measured on the 2-core test machine: a LeNet-5
     epoch 3 to 4x slower with 2 threads, 1.1x with 1; see book/how-to-use.md, "On a busy machine").
     """
-    cores = os.cpu_count() or 1
+    cores = len(_cores())
     idle = _idle_cores()
     if idle is None or idle > cores - 0.5:
         return None
-    return max(1, int(idle + 0.5))
+    threads = max(1, int(idle + 0.5))
+    return threads if threads < cores else None
 
 
 def _choose_torch_threads() -> int | None:

@@ -85,7 +85,9 @@ def raw_folder(root: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file, read in chunks (chapter 1).
+    """SHA-256 hex digest of a file, read in chunks: what chapter 1 computes with ``hashlib`` in one go.
+
+    ``ensure_mnist`` checks every file with it, and the record run (chapter 12) its checkpoint.
 
     Args:
         path: the file.

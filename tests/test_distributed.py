@@ -77,7 +77,7 @@ def torchrun(tmp_path, processes: int, *args) -> subprocess.CompletedProcess:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""},  # CPU processes, also beside a GPU
     )
 
 
@@ -89,7 +89,7 @@ def train_in_this_process(monkeypatch, settings: DDPSettings):
     env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a CPU process, like the two torchrun starts below
+    monkeypatch.setattr(distributed, "pick_device", lambda: torch.device("cpu"))  # a CPU process, like torchrun's
     return train_ddp(settings)
 
 

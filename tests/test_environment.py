@@ -80,17 +80,18 @@ def repository_conftest(monkeypatch):
 def test_idle_cores_are_measured_between_none_and_all(monkeypatch):
     idle = repository_conftest(monkeypatch)._idle_cores(0.2)
     if sys.platform.startswith("linux"):
-        assert 0 <= idle <= os.cpu_count()
+        assert 0 <= idle <= len(os.sched_getaffinity(0))
     else:
         assert idle is None
 
 
 @pytest.mark.parametrize(
-    "cores, idle, threads", [(2, 1.97, None), (2, 1.6, None), (2, 1.0, 1), (2, 0.1, 1), (8, 5.2, 5), (8, None, None)]
+    "cores, idle, threads",
+    [(2, 1.97, None), (2, 1.6, None), (2, 1.5, None), (2, 1.0, 1), (2, 0.1, 1), (8, 5.2, 5), (8, None, None)],
 )
 def test_a_busy_machine_gets_one_torch_thread_per_idle_core(monkeypatch, cores, idle, threads):
     conftest = repository_conftest(monkeypatch)
-    monkeypatch.setattr(conftest.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(conftest, "_cores", lambda: list(range(cores)))
     monkeypatch.setattr(conftest, "_idle_cores", lambda seconds=0.5: idle)
     assert conftest.torch_threads_for_this_machine() == threads
 
@@ -102,3 +103,12 @@ def test_the_thread_choice_is_set_for_child_processes_unless_the_user_chose(monk
     assert conftest._choose_torch_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert conftest._choose_torch_threads() is None and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_torch_in_this_process_follows_the_thread_choice():
+    """The choice is made before tests/conftest.py imports torch, whose OpenMP library reads it once."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        pytest.skip("no thread choice in this run: the machine was idle when pytest started")
+    import torch
+
+    assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
