@@ -50,12 +50,11 @@ def torch_threads_for_this_machine() -> int | None:
     a thread left without one makes every step wait (measured on the 2-core test machine: a LeNet-5
     epoch 3 to 4x slower with 2 threads, 1.1x with 1; see book/how-to-use.md, "On a busy machine").
     """
-    cores = len(_cores())
     idle = _idle_cores()
-    if idle is None or idle > cores - 0.5:
+    if idle is None:
         return None
-    threads = max(1, int(idle + 0.5))
-    return threads if threads < cores else None
+    threads = max(1, int(idle + 0.5))  # idle CPUs, rounded
+    return threads if threads < len(_cores()) else None
 
 
 def _choose_torch_threads() -> int | None:
