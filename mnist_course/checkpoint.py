@@ -98,6 +98,24 @@ def save_checkpoint(
     return path
 
 
+def optimizer_owns(optimizer: torch.optim.Optimizer, model: nn.Module) -> bool:
+    """Whether every tensor ``optimizer`` updates is one of ``model``'s parameters (chapter 9 writes it; chapter 11).
+
+    An optimizer keeps the very tensors it was given. One built on another model's parameters
+    (seed 001's slip when resuming) steps only that other model: ``model`` never changes and its
+    gradients pile up. This returns False then.
+
+    Args:
+        optimizer: any optimizer.
+        model: the model it should update.
+
+    Returns:
+        bool: True if all of the optimizer's tensors are ``model``'s parameters (by identity).
+    """
+    mine = {id(p) for p in model.parameters()}
+    return all(id(p) in mine for group in optimizer.param_groups for p in group["params"])
+
+
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` read besides the weights (chapter 9).

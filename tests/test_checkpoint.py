@@ -130,6 +130,13 @@ def test_checkpoint_keeps_the_history_typed_and_the_extra_data(tmp_path):
     assert load_checkpoint(save_checkpoint(tmp_path / "none.pt", model), create_model("lenet")).history is None
 
 
+def test_optimizer_owns_detects_an_optimizer_built_on_another_model():
+    old, new = create_model("lenet"), create_model("lenet")
+    assert ckpt.optimizer_owns(torch.optim.SGD(new.parameters(), lr=0.1), new)
+    assert ckpt.optimizer_owns(torch.optim.SGD(list(new.parameters())[:2], lr=0.1), new)  # a part: still its own
+    assert not ckpt.optimizer_owns(torch.optim.SGD(old.parameters(), lr=0.1), new)
+
+
 def test_rng_state_round_trip():
     state = ckpt.rng_state()
     a = torch.rand(2), random.random(), np.random.rand()
