@@ -6,7 +6,8 @@
     python book/tools.py install-cells   # pin every chapter's Colab install cell (and the docs'
                                          # pip lines) to _config.yml's repository and the version
 
-The HTML of Jupyter Book 1 loads require.js, the ipywidgets HTML manager and MathJax from CDNs.
+The HTML of Jupyter Book 1 loads require.js, the ipywidgets HTML manager and MathJax from CDNs;
+chapter 15's digit pad needs onnxruntime-web.
 ``vendor`` packs pinned versions from the npm registry, checks each tarball against the
 integrity hash pinned here, and extracts the files the pages need into ``book/vendor/``, which
 _config.yml serves as a static path, so the book renders with no network.
@@ -48,6 +49,16 @@ ASSETS = {
             "package/dist/*.ttf": FONT_DIRS,
             "package/dist/*.eot": FONT_DIRS,
             "package/dist/*.svg": FONT_DIRS,
+        },
+    ),
+    # The digit pad of chapter 15 runs the exported model in the page with onnxruntime-web's
+    # WebAssembly build (one thread, so no cross-origin isolation is needed).
+    "onnxruntime-web@1.31.1": (
+        "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw==",
+        {
+            "package/dist/ort.wasm.min.js": "ort.wasm.min.js",
+            "package/dist/ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
+            "package/dist/ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm",
         },
     ),
     "mathjax@3.2.2": (
@@ -219,6 +230,12 @@ print(f"torch {{torch.__version__}}, mnist_course {{mnist_course.__version__}}")
 PIP_DOCS = ("README.md", "book/how-to-use.md")
 
 
+#: Files a chapter writes (relative to notebooks/, git-ignored) that the rendered book serves:
+#: ``execute`` copies them into book/static/ after running the chapter, so the page shows the
+#: very model the chapter's stored outputs describe (a test compares their SHA-256).
+PUBLISHED = {"15_shipping_the_model": {"shipped/lenet5.onnx": "book/static/lenet5.onnx"}}
+
+
 def pinned_requirement() -> str:
     """``mnist_course @ git+<repository>@v<version>``, from _config.yml and ``mnist_course.__version__``."""
     import yaml
@@ -226,6 +243,18 @@ def pinned_requirement() -> str:
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "mnist_course" / "__init__.py").read_text(), re.M)
     return f"mnist_course @ git+{url}@v{version.group(1)}"
+
+
+#: Chapters that need one of the package's optional extras on Colab (pyproject.toml's
+#: [project.optional-dependencies]): their install cell asks for ``mnist_course[extra]``.
+EXTRAS = {"15_shipping_the_model": "onnx"}
+
+
+def install_requirement(chapter: str) -> str:
+    """The pinned requirement a chapter's install cell installs, with the chapter's extra if it has one."""
+    requirement = pinned_requirement()
+    extra = EXTRAS.get(chapter)
+    return requirement.replace("mnist_course @", f"mnist_course[{extra}] @", 1) if extra else requirement
 
 
 def install_cells() -> None:
@@ -236,7 +265,7 @@ def install_cells() -> None:
     for path in chapters():
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "code")
-        first.source = INSTALL_CELL.format(requirement=requirement)
+        first.source = INSTALL_CELL.format(requirement=install_requirement(path.stem))
         nbformat.write(nb, path)
     owner_repo = requirement.split("github.com/")[1].rsplit("@", 1)[0]
     for doc in PIP_DOCS:
@@ -286,6 +315,9 @@ def execute(names: list[str]) -> None:
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
         nbformat.write(nb, path)
+        for made, published in PUBLISHED.get(path.stem, {}).items():  # files a chapter makes for the book
+            shutil.copyfile(path.parent / made, ROOT / published)
+            print(f"  {published} <- notebooks/{made}")
 
 
 def main() -> None:

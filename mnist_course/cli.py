@@ -1,4 +1,4 @@
-"""Command line: ``python -m mnist_course fetch | models | train | evaluate | predict | bench | record | ddp``."""
+"""Command line: ``python -m mnist_course fetch|models|train|evaluate|predict|export|bench|record|ddp``."""
 
 from __future__ import annotations
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--checkpoint", help="a checkpoint from `train` (default: a LeNet-5 trained once and cached)")
     p.add_argument("--root", help="data root")
+    _add_export(sub)
     p = sub.add_parser("bench", help="benchmark data paths, time to 99%% and scaling (prints a table, writes JSON)")
     p.add_argument(
         "--quick",
@@ -114,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="data root")
     _add_ddp(sub)
     return parser
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a checkpoint's network as ONNX: pixels in, probabilities out")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--root", help="data root (the test images the export is checked on)")
 
 
 def cmd_fetch(args) -> None:
@@ -344,6 +353,25 @@ def cmd_predict(args) -> int:
     return DigitImageError.exit_code if any(r.error for r in results) else 0
 
 
+def cmd_export(args) -> None:
+    """`export`: the checkpoint's network as one ONNX file, checked against PyTorch on the test set (chapter 15).
+
+    Args:
+        args: the parsed command line (see :func:`build_parser`).
+    """
+    from mnist_course.data import load_tensors, normalization_stats
+    from mnist_course.download import check_output_path
+    from mnist_course.export import check_onnx, export_onnx
+
+    check_output_path(args.out, overwrite=args.overwrite, what="ONNX")
+    model, saved = _load_model(args.checkpoint, "cpu")
+    mean, std = normalization_stats(args.root)
+    path = export_onnx(model, args.out, mean=mean, std=std)
+    test = load_tensors(False, args.root)
+    print(f"{saved.model_name} after {saved.epoch} epochs -> {path} ({path.stat().st_size:,} bytes)")
+    print(check_onnx(path, model, test.images * std + mean, mean=mean, std=std))
+
+
 def cmd_bench(args) -> None:
     """`bench`: the speed measurements, printed as a summary and optionally written as JSON (chapter 12).
 
@@ -393,6 +421,7 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
+    "export": cmd_export,
     "bench": cmd_bench,
     "record": cmd_record,
     "ddp": cmd_ddp,

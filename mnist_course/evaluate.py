@@ -1,4 +1,4 @@
-"""Measuring a trained model: loss, accuracy, predictions, confusion, speed (chapters 6 and 8).
+"""Measuring a trained model: loss, accuracy, predictions, the confusion matrix (chapters 4 and 6).
 
 Every function here runs on the model's device and leaves the model's train/eval mode as it
 found it, even when it raises.
@@ -6,7 +6,6 @@ found it, even when it raises.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -137,67 +136,3 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
     check_labels(predicted, num_classes, "predicted")
     index = labels.long().cpu() * num_classes + predicted.long().cpu()
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def per_class_accuracy(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
-    """Accuracy for each true class over every example, not the first few of each batch (chapter 6).
-
-    Args:
-        predicted: predicted classes (N,).
-        labels: true classes (N,).
-        num_classes: number of classes.
-
-    Returns:
-        torch.Tensor: float64 accuracies; a class with no examples gets ``nan``.
-    """
-    cm = confusion_matrix(predicted, labels, num_classes).double()
-    return cm.diagonal() / cm.sum(1)
-
-
-def most_confused(cm: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
-    """The ``k`` largest off-diagonal cells of a confusion matrix (chapter 4).
-
-    Args:
-        cm: a :func:`confusion_matrix`.
-        k: how many.
-
-    Returns:
-        list: ``(true, predicted, count)``, largest first, empty cells left out.
-    """
-    off = cm.clone()
-    off.fill_diagonal_(0)
-    counts, flat = off.flatten().sort(descending=True, stable=True)
-    n = cm.shape[1]
-    return [(int(i) // n, int(i) % n, int(c)) for c, i in zip(counts[:k], flat[:k], strict=False) if c > 0]
-
-
-@torch.no_grad()
-def throughput(model: nn.Module, data, *, repeats: int = 1) -> float:
-    """Inference speed in images per second over ``data``, in ``eval()`` mode (chapter 8).
-
-    One warm-up batch first (allocations, kernel selection); on CUDA the timing waits for the GPU.
-
-    Args:
-        model: the network; runs on its own device.
-        data: anything :func:`~mnist_course.data.as_batches` accepts.
-        repeats: passes over ``data`` to time.
-
-    Returns:
-        float: images per second.
-    """
-    device = device_of(model)
-    batches = [x.to(device) for x, _ in as_batches(data)]
-    if not batches:
-        raise InputError("throughput() got no examples: the data is empty")
-    with eval_mode(model):
-        model(batches[0])
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            for x in batches:
-                model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-    return repeats * sum(len(x) for x in batches) / seconds

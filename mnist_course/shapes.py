@@ -1,4 +1,4 @@
-"""Conv and pool shape arithmetic, and a tracer that shows every layer's output (chapter 5)."""
+"""A tracer that shows every layer's output shape, and the features entering the first ``nn.Linear`` (chapter 5)."""
 
 from __future__ import annotations
 
@@ -11,49 +11,6 @@ from torch import nn
 from mnist_course.device import device_of, eval_mode
 from mnist_course.errors import ShapeError, first_line
 from mnist_course.table import html_table, text_table
-
-
-def output_size(
-    size: int,
-    kernel_size: int,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    ceil_mode: bool = False,
-) -> int:
-    """Output length of a conv or pool along one dimension, exactly as PyTorch computes it (chapter 5).
-
-    ``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``; with
-    ``ceil_mode`` (pooling only) the division rounds up, but a last window that would start
-    inside the right padding is dropped.
-
-    Args:
-        size: the input length (height or width).
-        kernel_size, stride, padding, dilation: the layer's settings along this dimension.
-        ceil_mode: round up, as ``nn.MaxPool2d(ceil_mode=True)`` does.
-
-    Returns:
-        int: the output length; invalid settings or a kernel larger than the padded input raise ``ValueError``.
-    """
-    for name, value, low in (
-        ("size", size, 1),
-        ("kernel_size", kernel_size, 1),
-        ("stride", stride, 1),
-        ("padding", padding, 0),
-        ("dilation", dilation, 1),
-    ):
-        if int(value) != value or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if span < 0:
-        raise ValueError(
-            f"the kernel (size {kernel_size}, dilation {dilation}, effective {dilation * (kernel_size - 1) + 1}) "
-            f"is larger than the padded input ({size} + 2*{padding} = {size + 2 * padding})"
-        )
-    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 @dataclass

@@ -172,3 +172,105 @@ def test_page_renders_offline(page, server, browser):
     assert all(ok for _, ok in images), f"images that did not load: {[src for src, ok in images if not ok]}"
     if notebook_has_widgets(page):
         assert widgets > 0, "the saved widget state was not rendered"
+
+
+PAD_PAGE = "notebooks/15_shipping_the_model.html"
+
+
+@pytest.fixture(scope="module")
+def pad(server, browser):
+    """Chapter 15's page with its digit pad's model loaded, and every URL the page asked for."""
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    requested, errors = [], []
+    tab.on("request", lambda req: requested.append(req.url))
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(f"{server}/{PAD_PAGE}", wait_until="networkidle")
+    tab.wait_for_function("() => window.DigitPad && window.DigitPad.ready", timeout=20_000)
+    tab.evaluate("() => DigitPad.ready")  # the ONNX model is loaded
+    assert not errors, f"JavaScript errors: {errors}"
+    yield tab, requested
+    tab.close()
+
+
+def draw(tab, strokes) -> str:
+    """Draw strokes (lists of points on the 280 x 280 pad) with the mouse; return the digit the pad shows."""
+    tab.click(".digit-pad-clear")
+    box = tab.locator(".digit-pad-canvas").bounding_box()
+    scale = box["width"] / 280
+    for stroke in strokes:
+        x, y = stroke[0]
+        tab.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        tab.mouse.down()
+        for x, y in stroke[1:]:
+            tab.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
+        tab.mouse.up()
+    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.state === 'done'", timeout=20_000)
+    return tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction")
+
+
+@pytest.mark.slow
+def test_the_digit_pad_reads_digits_drawn_with_the_mouse(pad):
+    import math
+
+    tab, _ = pad
+    zero = [[(140 + 55 * math.sin(t / 20 * math.pi), 140 - 85 * math.cos(t / 20 * math.pi)) for t in range(41)]]
+    drawn = {
+        "1": [[(145, 45), (140, 140), (135, 235)]],
+        "0": zero,
+        "7": [[(75, 55), (205, 55), (150, 145), (115, 235)]],
+    }
+    read = {digit: draw(tab, strokes) for digit, strokes in drawn.items()}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.check(".digit-pad-toggle input")  # show what the network sees
+    tab.locator(".digit-pad").screenshot(path=str(SHOTS / "digit-pad.png"))
+    assert read == {digit: digit for digit in drawn}, f"drawn -> read: {read}"
+    tab.click(".digit-pad-clear")
+    assert tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction") == ""
+
+
+@pytest.mark.slow
+def test_the_pads_preprocessing_gives_pythons_28x28_pixels(pad):
+    """The JavaScript port of mnist_course.preprocess.mnist_image, on the generated "photos" of chapter 10."""
+    import base64
+    import io
+
+    import numpy as np
+
+    from mnist_course.preprocess import mnist_image
+    from mnist_course.sample_digits import make_samples
+
+    tab, _ = pad
+    samples = [s for s in make_samples(4, seed=5) if s.image.mode in ("L", "RGB")][:24]
+    assert len(samples) >= 20
+    worst = 0.0
+    for sample in samples:
+        png = io.BytesIO()
+        sample.image.convert("RGB").save(png, format="PNG")
+        js = tab.evaluate(
+            """async (url) => {
+                const img = new Image();
+                img.src = url;
+                await img.decode();
+                const canvas = document.createElement("canvas");
+                canvas.width = img.width;
+                canvas.height = img.height;
+                const ctx = canvas.getContext("2d");
+                ctx.drawImage(img, 0, 0);
+                const rgba = ctx.getImageData(0, 0, img.width, img.height).data;
+                return Array.from(DigitPad.mnistImage(rgba, img.width, img.height));
+            }""",
+            "data:image/png;base64," + base64.b64encode(png.getvalue()).decode(),
+        )
+        python = mnist_image(sample.image.convert("RGB"))[0]
+        worst = max(worst, float(np.abs(np.array(js, dtype=np.float32).reshape(28, 28) - python).max()))
+    print(f"{len(samples)} images: largest difference between the JavaScript and Python pixels {worst:.2e}")
+    assert worst < 1e-3, f"the JavaScript preprocessing differs from mnist_image by up to {worst:.3f}"
+
+
+@pytest.mark.slow
+def test_the_pad_page_asks_only_its_own_origin(pad, server):
+    _, requested = pad
+    assert any(url.endswith("lenet5.onnx") for url in requested)
+    assert any(url.endswith(".wasm") for url in requested)
+    others = [u for u in requested if not u.startswith((server, "data:", "blob:"))]
+    assert not others, f"requests off the page's origin: {others}"

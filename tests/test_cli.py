@@ -53,6 +53,7 @@ def test_the_parser_has_one_subcommand_per_command():
             "train",
             "evaluate",
             "predict",
+            "export",
             "bench",
             "record",
             "ddp",

@@ -1,4 +1,4 @@
-"""mnist_course.evaluate: loss and accuracy, predictions, confusion, throughput; devices and modes."""
+"""mnist_course.evaluate: loss and accuracy, predictions, the confusion matrix; devices and modes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from mnist_course.evaluate import (
     Evaluation,
     confusion_matrix,
     evaluate,
-    most_confused,
-    per_class_accuracy,
     predict,
-    throughput,
 )
 from mnist_course.models import create_model
 
@@ -26,9 +23,6 @@ def test_evaluation_functions():
     predicted = torch.tensor([0, 1, 1, 1, 0, 2, 2, 1, 1, 2])
     cm = confusion_matrix(predicted, labels, 3)
     assert cm.tolist() == [[1, 1, 0], [1, 2, 0], [0, 2, 3]]
-    assert per_class_accuracy(predicted, labels, 3).tolist() == pytest.approx([0.5, 2 / 3, 0.6])
-    assert most_confused(cm, 2) == [(2, 1, 2), (0, 1, 1)]
-    assert torch.isnan(per_class_accuracy(predicted, labels, 4)[3])
     with pytest.raises(ValueError, match="differ in shape"):
         confusion_matrix(predicted[:3], labels)
 
@@ -41,8 +35,6 @@ def test_confusion_matrix_rejects_classes_outside_the_range(bad, where):
     labels, predicted = (broken, good) if where == "labels" else (good, broken)
     with pytest.raises(ValueError, match=rf"{where} must be classes 0\.\.9"):
         confusion_matrix(predicted, labels)
-    with pytest.raises(ValueError, match=rf"{where} must be classes 0\.\.9"):
-        per_class_accuracy(predicted, labels)
     assert confusion_matrix(good, good).trace() == 4
     assert confusion_matrix(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long)).sum() == 0
 
@@ -58,9 +50,11 @@ def test_evaluate_and_predict_restore_mode_and_agree(tiny_data):
     assert result.total == 100 and result.accuracy == pytest.approx(preds.accuracy)
     assert torch.allclose(preds.probabilities.sum(1), torch.ones(100), atol=1e-5)
     assert len(preds.mistakes) == 100 - result.correct
-    for true, guess, count in most_confused(confusion_matrix(preds.predicted, preds.labels), 3):
+    cm = confusion_matrix(preds.predicted, preds.labels)
+    for true, guess in [(t, g) for t in range(10) for g in range(10) if cm[t, g] and t != g][:3]:
         idx = preds.where(true, guess)
-        assert len(idx) == count and (preds.labels[idx] == true).all() and (preds.predicted[idx] == guess).all()
+        assert len(idx) == cm[true, guess]
+        assert (preds.labels[idx] == true).all() and (preds.predicted[idx] == guess).all()
     assert all(torch.equal(a, b) for a, b in zip(before.values(), model.state_dict().values(), strict=True))
     with pytest.raises(ValueError, match="no examples"):
         evaluate(model, [])
@@ -78,33 +72,6 @@ def test_evaluate_uses_the_given_loss(tiny_data):
     )
 
 
-def test_throughput_counts_images_and_restores_mode(tiny_data):
-    _, test = tiny_data
-    model = create_model("pytorch-examples-net").train()
-    assert throughput(model, test) > 0 and model.training
-    assert throughput(model, test, repeats=2) > 0 and model.training
-
-
-def test_throughput_raises_on_empty_data(tiny_data):
-    _, test = tiny_data
-    model = create_model("lenet").train()
-    for empty in ([], test[:0]):
-        with pytest.raises(ValueError, match="throughput\\(\\) got no examples"):
-            throughput(model, empty)
-    assert model.training
-
-
-def test_throughput_runs_on_the_models_device(tiny_data):
-    """Data on the CPU, model on the 'meta' device: every batch the model sees is moved to its device."""
-    _, test = tiny_data
-    model = create_model("lenet").to("meta").train()
-    seen = []
-    model.register_forward_pre_hook(lambda module, args: seen.append((args[0].device.type, module.training)))
-    assert throughput(model, test[:50], repeats=2) > 0
-    assert seen == [("meta", False)] * 3, "one warm-up pass and two timed ones, in eval mode"
-    assert model.training
-
-
 class Exploding(nn.Module):
     """A small network with dropout whose forward raises once ``fail`` is set."""
 
@@ -119,7 +86,7 @@ class Exploding(nn.Module):
         return self.body(x)
 
 
-MEASURES = {"evaluate": evaluate, "predict": predict, "throughput": throughput}
+MEASURES = {"evaluate": evaluate, "predict": predict}
 
 
 @pytest.mark.parametrize("start", [True, False], ids=["from-train", "from-eval"])

@@ -37,6 +37,8 @@ SMALL = {
     "11_pitfalls": {"small_train": 500, "train_limit": 3000},
     "12_making_it_fast": {"subset": 4000, "steps": 10},
     "13_many_processes": {"train_limit": 2560},
+    "14_inside_the_network": {"epochs": 1, "bins": 5},
+    "15_shipping_the_model": {"epochs": 1, "per_digit": 1, "timed_images": 20},
 }
 
 
@@ -115,6 +117,7 @@ def test_chapter_structure(path):
     assert '"google.colab" in sys.modules' in first_code and f'git+{repository_url()}@{TAG}"' in first_code, (
         f"the first code cell installs mnist_course from the configured repository at {TAG}, only in Colab"
     )
+    assert f'"{book_tools().install_requirement(path.stem)}"' in first_code, "run `python book/tools.py install-cells`"
     shown = printed(code[0])
     assert re.fullmatch(rf"torch {LOCKED['torch']}(\+\w+)?, mnist_course {mnist_course.__version__}\n", shown), (
         "the stored outputs were made with the locked torch and this version of mnist_course: re-execute the chapter"
@@ -259,7 +262,7 @@ def test_chapter_runs_with_small_parameters_in_colabs_packages(path, tmp_path, m
 
 
 def chapter_names() -> dict[str, set[str]]:
-    """Every ``mnist_course`` name a chapter's code imports (or reads as ``models.X``) -> the chapters using it."""
+    """The ``mnist_course`` names each chapter imports (in code cells or scripts it writes) or reads as ``models.X``."""
     import ast
 
     used: dict[str, set[str]] = {}
@@ -276,15 +279,25 @@ def chapter_names() -> dict[str, set[str]]:
                     found = [node.attr]
                 for name in found:
                     used.setdefault(name, set()).add(path.stem[:2])
+            for names in re.findall(r"from mnist_course\.\w+ import ([\w, ]+)", source(cell)):  # also in scripts
+                for name in names.replace(" ", "").split(","):
+                    used.setdefault(name, set()).add(path.stem[:2])
     return used
 
 
-def test_api_page_lists_the_names_used_in_three_or_more_chapters():
-    common = {name for name, chapters in chapter_names().items() if len(chapters) >= 3}
+def test_api_page_lists_every_name_the_chapters_import():
+    """A reader meets few names: the API page lists each one the chapters import, helpers and networks apart."""
+    from mnist_course import models
+
+    used = set(chapter_names())
     text = (ROOT / "book" / "api.md").read_text()
-    paragraph = text[text.index("**The names used in three or more chapters**") :].split("\n\n")[0]
-    assert set(re.findall(r"`(\w+)`", paragraph)) == common, "update the list on book/api.md"
-    assert f"({len(common)})" in paragraph
+    paragraph = text[text.index("**Every name the chapters import**") :].split("\n\n")[0]
+    helpers_text, networks_text = paragraph.split("And the book's networks")
+    helpers, networks = set(re.findall(r"`(\w+)`", helpers_text)), set(re.findall(r"`(\w+)`", networks_text))
+    assert helpers | networks == used, "update the lists on book/api.md"
+    assert all(isinstance(getattr(models, n, None), type) for n in networks) and not helpers & networks
+    assert f"({len(used)})" in paragraph and f"({len(helpers)})" in paragraph and f"({len(networks)})" in paragraph
+    assert len(helpers) <= 36, "more helpers than a reader should meet: write the new one in its chapter"
 
 
 def test_every_package_model_is_written_in_a_chapter_and_checked_against_it():
@@ -348,3 +361,20 @@ def test_every_api_section_a_chapter_points_to_exists():
         intro = " ".join(source(load(path)["cells"][0]).split())
         for section in re.findall(r"section \*([^*]+)\*", intro):
             assert section in headings, f"{path.stem} points to a section the API page does not have: {section}"
+
+
+def test_the_book_serves_the_model_chapter_15_exported():
+    """The digit pad's model is the file whose SHA-256 chapter 15's stored run printed."""
+    import hashlib
+
+    text = "".join(
+        printed(c)
+        for c in load(ROOT / "notebooks" / "15_shipping_the_model.ipynb")["cells"]
+        if c["cell_type"] == "code"
+    )
+    digest = re.search(r"lenet5\.onnx: [\d,]+ bytes, SHA-256 ([0-9a-f]{64})", text)[1]
+    served = ROOT / "book" / "static" / "lenet5.onnx"
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == digest, (
+        "book/static/lenet5.onnx is not the model chapter 15 exported: run "
+        "`python book/tools.py execute 15_shipping_the_model`"
+    )

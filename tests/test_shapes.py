@@ -1,47 +1,13 @@
-"""mnist_course.shapes: the output-size formula, the shape trace and flatten_size."""
+"""mnist_course.shapes: the shape trace and flatten_size."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
-import torch
 from torch import nn
 
 from mnist_course.errors import ShapeError
 from mnist_course.models import create_model
-from mnist_course.shapes import flatten_size, output_size, trace
-
-
-def test_output_size_matches_pytorch_conv_over_a_grid():
-    x = torch.zeros(1, 1, 13, 13)
-    for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2)):
-        if 13 + 2 * p < d * (k - 1) + 1:
-            continue
-        conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)
-        assert conv(x).shape[-1] == output_size(13, k, s, p, d), (k, s, p, d)
-
-
-@pytest.mark.parametrize("pool", [nn.MaxPool2d, nn.AvgPool2d])
-def test_output_size_matches_pytorch_pooling_including_ceil_mode(pool):
-    checked = floors = 0
-    for size, k, s, p, ceil in itertools.product(range(4, 12), (2, 3, 4), (1, 2, 3), (0, 1, 2), (False, True)):
-        if p > k // 2:
-            continue  # PyTorch requires padding <= kernel_size / 2
-        kwargs = {"dilation": 1} if pool is nn.MaxPool2d else {}
-        layer = pool(k, stride=s, padding=p, ceil_mode=ceil, **kwargs)
-        got = layer(torch.zeros(1, 1, size, size)).shape[-1]
-        assert got == output_size(size, k, s, p, 1, ceil), (size, k, s, p, ceil)
-        checked += 1
-        floors += (size + 2 * p - k) % s != 0
-    assert checked > 200 and floors > 50, "the grid must include sizes where the division is not exact"
-
-
-def test_output_size_rejects_impossible_settings():
-    with pytest.raises(ValueError, match="larger than the padded input"):
-        output_size(4, 7)
-    with pytest.raises(ValueError, match="stride"):
-        output_size(28, 3, stride=0)
+from mnist_course.shapes import flatten_size, trace
 
 
 def test_trace_table_text_and_html():
