@@ -10,4 +10,4 @@ and ``recipe`` (chapters 7-8), ``checkpoint`` and ``errors`` (chapter 9), ``hand
 seeding, no plotting settings.
 """
 
-__version__ = "0.4.1"
+__version__ = "0.5.0"

@@ -361,6 +361,7 @@ def cmd_export(args) -> None:
     """
     from mnist_course.data import load_tensors, normalization_stats
     from mnist_course.download import check_output_path
+    from mnist_course.errors import MnistCourseError
     from mnist_course.export import check_onnx, export_onnx
 
     check_output_path(args.out, overwrite=args.overwrite, what="ONNX")
@@ -369,7 +370,10 @@ def cmd_export(args) -> None:
     path = export_onnx(model, args.out, mean=mean, std=std)
     test = load_tensors(False, args.root)
     print(f"{saved.model_name} after {saved.epoch} epochs -> {path} ({path.stat().st_size:,} bytes)")
-    print(check_onnx(path, model, test.images * std + mean, mean=mean, std=std))
+    check = check_onnx(path, model, test.images * std + mean, mean=mean, std=std)
+    print(check)
+    if not check.agrees:
+        raise MnistCourseError(f"{path} does not compute what the checkpoint does ({check}); it is kept for inspection")
 
 
 def cmd_bench(args) -> None:

@@ -10,6 +10,7 @@ reading the exported file needs only onnxruntime, numpy and PIL (see
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class Deployable(nn.Module):
 
 def _onnx_modules():
     """onnxruntime (and, through torch.onnx, onnx and onnxscript), or one line saying how to install them."""
+    if tuple(int(part) for part in torch.__version__.split(".")[:2]) < (2, 5):
+        raise InputError(f"exporting with dynamo=True needs torch 2.5 or newer, this is {torch.__version__}")
     try:
         import onnx  # noqa: F401 - torch.onnx.export(dynamo=True) needs it
         import onnxruntime
@@ -108,6 +111,11 @@ class OnnxCheck:
     max_difference: float
     same_predictions: int
 
+    @property
+    def agrees(self) -> bool:
+        """Every prediction the same, and no probability off by more than 1e-5."""
+        return self.same_predictions == self.images and self.max_difference <= 1e-5
+
     def __str__(self) -> str:
         return (
             f"{self.same_predictions:,} of {self.images:,} images get the same digit from ONNX Runtime and "
@@ -127,15 +135,16 @@ def check_onnx(path: str | Path, model: nn.Module, pixels: torch.Tensor, *, mean
         std: the training data's standard deviation.
 
     Returns:
-        OnnxCheck: the largest difference and the number of identical predictions.
+        OnnxCheck: the largest difference and the number of identical predictions; PyTorch runs
+        on a CPU copy of ``model``, as ONNX Runtime runs here.
     """
     onnxruntime = _onnx_modules()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     pixels = pixels.detach().cpu().float()
     (ort_probs,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(pixels.numpy())})
-    device = next(model.parameters()).device
-    with eval_mode(model):
-        torch_probs = torch.softmax(model(((pixels - mean) / std).to(device)), dim=1).cpu().numpy()
+    on_cpu = copy.deepcopy(model).cpu()  # like ONNX Runtime here: a GPU's TF32 convolutions would round otherwise
+    with eval_mode(on_cpu):
+        torch_probs = torch.softmax(on_cpu((pixels - mean) / std), dim=1).numpy()
     return OnnxCheck(
         images=len(pixels),
         max_difference=float(np.abs(ort_probs - torch_probs).max()),

@@ -185,8 +185,11 @@ def pad(server, browser):
     tab.on("request", lambda req: requested.append(req.url))
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.goto(f"{server}/{PAD_PAGE}", wait_until="networkidle")
+    assert not any(url.endswith(".wasm") for url in requested), "the runtime loads only when the pad is in view"
+    tab.locator(".digit-pad").scroll_into_view_if_needed()
     tab.wait_for_function("() => window.DigitPad && window.DigitPad.ready", timeout=20_000)
-    tab.evaluate("() => DigitPad.ready")  # the ONNX model is loaded
+    tab.evaluate("() => DigitPad.ready")
+    assert tab.evaluate("() => document.querySelector('.digit-pad').dataset.ready") == "true", "model not loaded"
     assert not errors, f"JavaScript errors: {errors}"
     yield tab, requested
     tab.close()
@@ -220,12 +223,58 @@ def test_the_digit_pad_reads_digits_drawn_with_the_mouse(pad):
         "7": [[(75, 55), (205, 55), (150, 145), (115, 235)]],
     }
     read = {digit: draw(tab, strokes) for digit, strokes in drawn.items()}
+    tab.click(".digit-pad-clear")  # as you draw: an answer shows before the button is released
+    box = tab.locator(".digit-pad-canvas").bounding_box()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15)
+    tab.mouse.down()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.85, steps=10)
+    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.prediction !== ''", timeout=20_000)
+    tab.mouse.up()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.check(".digit-pad-toggle input")  # show what the network sees
+    tab.check(".digit-pad-toggle input")  # show what the network sees: the last digit, 28 x 28
+    assert tab.locator(".digit-pad-seen").is_visible()
+    ink = tab.evaluate(
+        "() => Array.from(document.querySelector('.digit-pad-seen').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data).filter((v, i) => i % 4 === 0 && v > 128).length"
+    )
+    assert 20 <= ink < 300, f"the 28x28 preview shows {ink} bright pixels"
     tab.locator(".digit-pad").screenshot(path=str(SHOTS / "digit-pad.png"))
+    tab.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    tab.locator(".digit-pad").screenshot(path=str(SHOTS / "digit-pad-dark.png"))
+    tab.evaluate("() => { document.documentElement.dataset.theme = 'light'; }")
+    tab.uncheck(".digit-pad-toggle input")
     assert read == {digit: digit for digit in drawn}, f"drawn -> read: {read}"
     tab.click(".digit-pad-clear")
     assert tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction") == ""
+
+
+@pytest.mark.slow
+def test_the_digit_pad_takes_a_finger(server, browser):
+    """A "1" drawn with touch events, as on a phone: the page must not scroll instead."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    tab = context.new_page()
+    tab.goto(f"{server}/{PAD_PAGE}", wait_until="networkidle")
+    canvas = tab.locator(".digit-pad-canvas")
+    canvas.scroll_into_view_if_needed()
+    tab.wait_for_function("() => window.DigitPad && window.DigitPad.ready", timeout=20_000)
+    tab.evaluate("() => DigitPad.ready")
+    box = canvas.bounding_box()
+    scroll = tab.evaluate("() => window.scrollY")
+    cdp = context.new_cdp_session(tab)
+    x = box["x"] + box["width"] / 2
+    points = [(x, box["y"] + box["height"] * f) for f in (0.15, 0.35, 0.55, 0.75, 0.85)]
+    cdp.send(
+        "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]}
+    )
+    for px, py in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.state === 'done'", timeout=20_000)
+    read = tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction")
+    moved = tab.evaluate("() => window.scrollY") - scroll  # before the screenshot, which scrolls to the pad
+    tab.locator(".digit-pad").screenshot(path=str(SHOTS / "digit-pad-phone.png"))
+    context.close()
+    assert read == "1" and moved == 0, f"read {read!r}, the page scrolled by {moved}"
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import torch
 from mnist_course.checkpoint import save_checkpoint
 from mnist_course.cli import main
 from mnist_course.errors import InputError
-from mnist_course.export import Deployable, check_onnx, export_onnx
+from mnist_course.export import Deployable, OnnxCheck, check_onnx, export_onnx
 from mnist_course.models import create_model
 
 
@@ -65,3 +65,21 @@ def test_cli_export_checks_the_file_on_the_test_set_and_keeps_existing_files(mni
     assert "already exists: pass --overwrite to replace it" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert main([*argv, "--overwrite"]) == 0
+
+
+def test_a_check_agrees_only_with_every_prediction_the_same_and_tiny_differences():
+    assert OnnxCheck(10, 1e-6, 10).agrees
+    assert not OnnxCheck(10, 1e-6, 9).agrees
+    assert not OnnxCheck(10, 1e-3, 10).agrees
+
+
+@pytest.mark.slow
+def test_cli_export_fails_when_the_file_disagrees_and_keeps_it(mnist_root, tmp_path, monkeypatch, capsys):
+    import mnist_course.export
+
+    monkeypatch.setattr(mnist_course.export, "check_onnx", lambda *args, **kwargs: OnnxCheck(10_000, 0.2, 9_990))
+    checkpoint = save_checkpoint(tmp_path / "m.ckpt", create_model("lenet"), epoch=1)
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--root", str(mnist_root)]) == 1
+    err = capsys.readouterr().err
+    assert "does not compute what the checkpoint does" in err and "kept for inspection" in err and out.exists()

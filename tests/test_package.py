@@ -102,3 +102,13 @@ def test_the_cycle_check_finds_a_cycle(monkeypatch):
         assert "import cycle" in str(exc) and "history" in str(exc) and "train" in str(exc)
     else:
         raise AssertionError("a cycle train -> history -> train was not found")
+
+
+def test_no_function_is_longer_than_fifty_lines():
+    """Small pieces, each one idea: a longer function is split (docstring included in the count)."""
+    long = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 50:
+                long.append(f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long

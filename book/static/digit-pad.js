@@ -233,15 +233,17 @@
   // ---- the pad -------------------------------------------------------------------------------
 
   const here = document.currentScript ? document.currentScript.src.replace(/[^/]*$/, "") : "";
-  let session = null;
+  const sessions = {};  // model URL -> the promise of its ONNX Runtime session
 
   function loadModel(url) {
-    if (!session) {
+    if (typeof ort === "undefined") return Promise.reject(new Error("onnxruntime-web (ort.wasm.min.js) did not load"));
+    if (!sessions[url]) {
       ort.env.wasm.numThreads = 1;  // threads need a cross-origin-isolated page; one is plenty here
       ort.env.wasm.wasmPaths = here;  // the vendored .wasm and .mjs files sit beside this script
-      session = ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
+      sessions[url] = ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
+      sessions[url].catch(() => { delete sessions[url]; });  // a failed load can be tried again
     }
-    return session;
+    return sessions[url];
   }
 
   function element(tag, className, parent, text) {
@@ -256,7 +258,8 @@
     const drawing = element("div", "digit-pad-drawing", root);
     const canvas = element("canvas", "digit-pad-canvas", drawing);
     canvas.width = canvas.height = 280;
-    canvas.setAttribute("aria-label", "drawing area: draw one digit");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", "drawing area: draw one digit with the mouse, a pen or a finger");
     const seen = element("canvas", "digit-pad-seen", drawing);
     seen.width = seen.height = 28;
     seen.hidden = true;
@@ -267,7 +270,7 @@
     const toggle = element("input", "", label);
     toggle.type = "checkbox";
     label.appendChild(document.createTextNode(" show what the network sees (28×28)"));
-    const answer = element("p", "digit-pad-answer", root, "Loading the model…");
+    const answer = element("p", "digit-pad-answer", root, "Draw a digit in the box.");
     answer.setAttribute("aria-live", "polite");
     const bars = element("div", "digit-pad-bars", root);
     const fills = [];
@@ -292,14 +295,24 @@
   function setUp(root) {
     const ui = buildPad(root);
     const ctx = ui.canvas.getContext("2d", { willReadFrequently: true });
-    let drawn = false, busy = false, again = false, last = null;
+    let drawn = false, busy = false, again = false, pointer = null, last = null, generation = 0, loadError = null;
+
+    function showBars(probs, best) {
+      ui.fills.forEach((f, d) => {
+        f.style.height = `${(100 * (probs ? probs[d] : 0)).toFixed(1)}%`;
+        f.classList.toggle("digit-pad-best", d === best);
+      });
+    }
 
     function blank() {
+      generation++;  // a classification still running belongs to the old drawing: its answer is dropped
       ctx.fillStyle = "#ffffff";  // paper, in light and dark mode alike
       ctx.fillRect(0, 0, 280, 280);
       drawn = false;
-      ui.fills.forEach((f) => { f.style.height = "0%"; });
-      ui.answer.textContent = "Draw a digit in the box.";
+      again = false;
+      pointer = last = null;
+      showBars(null, -1);
+      ui.answer.textContent = loadError || "Draw a digit in the box.";
       root.dataset.prediction = "";
       showSeen(ui.seen, new Float32Array(784));
     }
@@ -311,22 +324,29 @@
       try {
         do {
           again = false;
-          const image = mnistImage(ctx.getImageData(0, 0, 280, 280).data, 280, 280);
+          const mine = generation;
+          let image;
+          try {
+            image = mnistImage(ctx.getImageData(0, 0, 280, 280).data, 280, 280);
+          } catch (err) {  // nothing drawn yet, or not one digit: say so, show no answer
+            showBars(null, -1);
+            showSeen(ui.seen, new Float32Array(784));
+            ui.answer.textContent = loadError || (drawn ? `Keep drawing: ${err.message}.` : "Draw a digit in the box.");
+            root.dataset.prediction = "";
+            continue;
+          }
           showSeen(ui.seen, image);
           const model = await loadModel(root.dataset.model);
-          const input = new ort.Tensor("float32", image, [1, 1, 28, 28]);
-          const output = await model.run({ [model.inputNames[0]]: input });
+          const output = await model.run({ [model.inputNames[0]]: new ort.Tensor("float32", image, [1, 1, 28, 28]) });
+          if (mine !== generation) continue;  // cleared meanwhile
           const probs = Array.from(output[model.outputNames[0]].data);
           const digit = probs.indexOf(Math.max(...probs));
-          probs.forEach((p, d) => {
-            ui.fills[d].style.height = `${(100 * p).toFixed(1)}%`;
-            ui.fills[d].classList.toggle("digit-pad-best", d === digit);
-          });
+          showBars(probs, digit);
           ui.answer.textContent = `The network reads ${digit} (${(100 * probs[digit]).toFixed(1)}%).`;
           root.dataset.prediction = String(digit);
         } while (again);
       } catch (err) {
-        ui.answer.textContent = drawn ? `Keep drawing: ${err.message}.` : "Draw a digit in the box.";
+        ui.answer.textContent = `The model could not run: ${err.message}`;
         root.dataset.prediction = "";
       } finally {
         busy = false;
@@ -334,12 +354,21 @@
       }
     }
 
-    function point(event) {
+    function point(event) {  // canvas pixels, inside the border
       const r = ui.canvas.getBoundingClientRect();
-      return [((event.clientX - r.left) * 280) / r.width, ((event.clientY - r.top) * 280) / r.height];
+      const x = event.clientX - r.left - ui.canvas.clientLeft, y = event.clientY - r.top - ui.canvas.clientTop;
+      return [(x * 280) / ui.canvas.clientWidth, (y * 280) / ui.canvas.clientHeight];
+    }
+
+    function lift() {
+      if (pointer === null) return;
+      pointer = last = null;
+      classify();
     }
 
     ui.canvas.addEventListener("pointerdown", (event) => {
+      if (!event.isPrimary || event.button !== 0 || pointer !== null) return;  // one finger, the main button
+      pointer = event.pointerId;
       ui.canvas.setPointerCapture(event.pointerId);
       last = point(event);
       ctx.beginPath();
@@ -350,7 +379,8 @@
       event.preventDefault();
     });
     ui.canvas.addEventListener("pointermove", (event) => {
-      if (!last) return;
+      if (event.pointerId !== pointer) return;
+      if (event.buttons === 0) { lift(); return; }  // the button was released where we did not hear it
       const p = point(event);
       ctx.strokeStyle = "#111111";
       ctx.lineWidth = 18;  // about MNIST's stroke: 2 of 20 pixels once scaled
@@ -362,21 +392,32 @@
       last = p;
       window.requestAnimationFrame(classify);  // answers as you draw
     });
-    const lift = () => { if (last) { last = null; classify(); } };
-    ui.canvas.addEventListener("pointerup", lift);
-    ui.canvas.addEventListener("pointercancel", lift);
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      ui.canvas.addEventListener(type, (event) => { if (event.pointerId === pointer) lift(); });
+    }
     ui.clear.addEventListener("click", blank);
     ui.toggle.addEventListener("change", () => { ui.seen.hidden = !ui.toggle.checked; });
 
     blank();
-    return loadModel(root.dataset.model).then(
-      () => { root.dataset.ready = "true"; ui.answer.textContent = "Draw a digit in the box."; },
-      (err) => { ui.answer.textContent = `The model could not be loaded: ${err.message}`; throw err; },
-    );
+    // The model (after a 15 MB WebAssembly runtime) loads when the pad comes into view, not with the page.
+    return new Promise((resolve) => {
+      const load = () => loadModel(root.dataset.model).then(
+        () => { root.dataset.ready = "true"; resolve(); },
+        (err) => { loadError = `The model could not be loaded: ${err.message}`; ui.answer.textContent = loadError; resolve(); },
+      );
+      if (!("IntersectionObserver" in window)) { load(); return; }
+      const watcher = new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting)) { watcher.disconnect(); load(); }
+      }, { rootMargin: "200px" });
+      watcher.observe(root);
+    });
+  }
+
+  function init() {
+    window.DigitPad.ready = Promise.all(Array.from(document.querySelectorAll(".digit-pad")).map(setUp));
   }
 
   window.DigitPad = { mnistImage };
-  document.addEventListener("DOMContentLoaded", () => {
-    window.DigitPad.ready = Promise.all(Array.from(document.querySelectorAll(".digit-pad")).map(setUp));
-  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
 })();
