@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_course.device import eval_mode
 from mnist_course.errors import InputError
 
 #: The names of the exported graph's input and output.
@@ -63,7 +62,7 @@ def _onnx_modules():
 def export_onnx(model: nn.Module, path: str | Path, *, mean: float, std: float) -> Path:
     """Write ``model``, wrapped in :class:`Deployable`, as an ONNX file with a variable batch size (chapter 15).
 
-    The model is exported on the CPU, in ``eval()`` mode, and left on its device and in its mode.
+    A CPU copy of the model is exported, in ``eval()`` mode: the model itself is left as it is.
 
     Args:
         model: the trained network.
@@ -78,22 +77,17 @@ def export_onnx(model: nn.Module, path: str | Path, *, mean: float, std: float) 
     from mnist_course.download import write_atomic
 
     path = Path(path)
-    device = next(model.parameters()).device
-    shipped = Deployable(model.cpu(), mean, std)
-    try:
-        with eval_mode(shipped):
-            program = torch.onnx.export(
-                shipped,
-                (torch.zeros(2, 1, 28, 28),),  # two images: with one, the batch size would be fixed at 1
-                dynamo=True,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes={"pixels": {0: torch.export.Dim("batch")}},
-                verbose=False,
-            )
-        write_atomic(path, program.model_proto.SerializeToString())
-    finally:
-        model.to(device)
+    shipped = Deployable(copy.deepcopy(model).cpu(), mean, std).eval()
+    program = torch.onnx.export(
+        shipped,
+        (torch.zeros(2, 1, 28, 28),),  # two images: with one, the batch size would be fixed at 1
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={"pixels": {0: torch.export.Dim("batch")}},
+        verbose=False,
+    )
+    write_atomic(path, program.model_proto.SerializeToString())
     return path
 
 
@@ -142,9 +136,8 @@ def check_onnx(path: str | Path, model: nn.Module, pixels: torch.Tensor, *, mean
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     pixels = pixels.detach().cpu().float()
     (ort_probs,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(pixels.numpy())})
-    on_cpu = copy.deepcopy(model).cpu()  # like ONNX Runtime here: a GPU's TF32 convolutions would round otherwise
-    with eval_mode(on_cpu):
-        torch_probs = torch.softmax(on_cpu((pixels - mean) / std), dim=1).numpy()
+    on_cpu = copy.deepcopy(model).cpu().eval()  # like ONNX Runtime here: a GPU's TF32 convolutions would round
+    torch_probs = torch.softmax(on_cpu((pixels - mean) / std), dim=1).numpy()
     return OnnxCheck(
         images=len(pixels),
         max_difference=float(np.abs(ort_probs - torch_probs).max()),

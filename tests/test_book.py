@@ -195,6 +195,12 @@ def pad(server, browser):
     tab.close()
 
 
+def pad_answer(tab) -> str:
+    """The digit the pad shows once it has finished classifying ("" for none)."""
+    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.state === 'done'", timeout=20_000)
+    return tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction")
+
+
 def draw(tab, strokes) -> str:
     """Draw strokes (lists of points on the 280 x 280 pad) with the mouse; return the digit the pad shows."""
     tab.click(".digit-pad-clear")
@@ -207,8 +213,7 @@ def draw(tab, strokes) -> str:
         for x, y in stroke[1:]:
             tab.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=4)
         tab.mouse.up()
-    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.state === 'done'", timeout=20_000)
-    return tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction")
+    return pad_answer(tab)
 
 
 @pytest.mark.slow
@@ -269,8 +274,7 @@ def test_the_digit_pad_takes_a_finger(server, browser):
     for px, py in points[1:]:
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    tab.wait_for_function("() => document.querySelector('.digit-pad').dataset.state === 'done'", timeout=20_000)
-    read = tab.evaluate("() => document.querySelector('.digit-pad').dataset.prediction")
+    read = pad_answer(tab)
     moved = tab.evaluate("() => window.scrollY") - scroll  # before the screenshot, which scrolls to the pad
     tab.locator(".digit-pad").screenshot(path=str(SHOTS / "digit-pad-phone.png"))
     context.close()

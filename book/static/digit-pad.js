@@ -14,29 +14,14 @@
     return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
   }
 
-  // RGBA bytes -> gray in [0, 1]. Opaque images as PIL's convert("L") does it (integer luma);
-  // transparent ones laid over a background that contrasts with the ink, as the Python does.
+  // Opaque RGBA bytes -> gray in [0, 1], as PIL's convert("L") computes it (integer luma). The pad's
+  // canvas is always opaque: it is filled with white paper before anything is drawn.
   function grayscale(rgba, n) {
     const gray = new Float32Array(n);
-    let opaque = true;
-    for (let i = 0; i < n; i++) if (rgba[4 * i + 3] !== 255) { opaque = false; break; }
-    if (opaque) {
-      for (let i = 0; i < n; i++) {
-        const l = (rgba[4 * i] * 19595 + rgba[4 * i + 1] * 38470 + rgba[4 * i + 2] * 7471 + 0x8000) >> 16;
-        gray[i] = f32(l / 255);
-      }
-      return gray;
-    }
-    const alpha = new Float32Array(n);
-    let inkSum = 0, inkCount = 0;
     for (let i = 0; i < n; i++) {
-      const g = f32(f32(rgba[4 * i] / 255) * 0.299 + f32(rgba[4 * i + 1] / 255) * 0.587 + f32(rgba[4 * i + 2] / 255) * 0.114);
-      gray[i] = g;
-      alpha[i] = f32(rgba[4 * i + 3] / 255);
-      if (alpha[i] > 0.5) { inkSum += g; inkCount++; }
+      const l = (rgba[4 * i] * 19595 + rgba[4 * i + 1] * 38470 + rgba[4 * i + 2] * 7471 + 0x8000) >> 16;
+      gray[i] = f32(l / 255);
     }
-    const backdrop = inkCount > 0 && inkSum / inkCount < 0.5 ? 1 : 0;
-    for (let i = 0; i < n; i++) gray[i] = f32(alpha[i] * gray[i] + (1 - alpha[i]) * backdrop);
     return gray;
   }
 
@@ -213,7 +198,7 @@
     return canvas;
   }
 
-  // One digit's RGBA pixels (w x h) -> the 28x28 image in [0, 1] the network reads, row by row.
+  // One digit's opaque RGBA pixels (w x h) -> the 28x28 image in [0, 1] the network reads, row by row.
   function mnistImage(rgba, w, h) {
     if (Math.min(w, h) < 8) throw new Error(`the image is too small to hold a digit: ${w}x${h} pixels`);
     const ink = whiteInk(grayscale(rgba, w * h), w, h);
